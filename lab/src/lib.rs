@@ -1,0 +1,584 @@
+//! The anycastd lab: network-namespace topologies with FRR and BIRD routers,
+//! classic directors, real servers and clients.
+//!
+//! [`Lab::up`] builds a [`Topology`] and returns a guard that tears it all
+//! down again when dropped, on panic, or on SIGINT/SIGTERM.
+
+pub mod bird;
+pub mod frr;
+pub mod net;
+pub mod netns;
+pub mod scenario;
+pub mod topology;
+pub mod traffic;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use ipnetwork::Ipv4Network;
+
+pub use net::{FibEntry, Nexthop};
+pub use topology::{Implementation, Role, Topology, TopologyError};
+pub use traffic::{LoadReport, LoadSpec};
+
+/// Where each lab keeps its configs, logs, pid files and sockets.
+pub const STATE_ROOT: &str = "/run/anycastd-lab";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error("missing prerequisite: {0}")]
+    Missing(String),
+    #[error("lab {0} is already up (take it down with `anycastd lab down {0}`)")]
+    Exists(String),
+    #[error("lab {0} is not up")]
+    NotUp(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+trait Context<T> {
+    fn context(self, c: impl FnOnce() -> String) -> Result<T, LabError>;
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn context(self, c: impl FnOnce() -> String) -> Result<T, LabError> {
+        self.map_err(|source| LabError::Io {
+            context: c(),
+            source,
+        })
+    }
+}
+
+/// A router's view of one OSPF neighbour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OspfNeighbor {
+    pub router_id: Ipv4Addr,
+    /// RFC 2328 state as the router prints it: `Full`, `2-Way`, `ExStart`...
+    pub state: String,
+    /// DR, Backup, DROther (FRR) or DR, BDR, Other (BIRD).
+    pub role: Option<String>,
+    pub address: Ipv4Addr,
+    pub ifname: String,
+    pub dead_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// Lab name; namespaces are called `NAME.NODE`. Defaults to the
+    /// topology's name.
+    pub name: Option<String>,
+    /// The `anycastd` binary, run as `anycastd lab serve-http` on nodes
+    /// with an HTTP server.
+    pub helper: Option<PathBuf>,
+}
+
+/// Labs of this process that are up, for the signal handler.
+static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static SIGNALS: Once = Once::new();
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+fn install_signal_handler() {
+    SIGNALS.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            tracing::warn!("cannot catch SIGINT/SIGTERM; an interrupted lab may stay up");
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let names: Vec<String> = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+                for name in names {
+                    eprintln!("signal {sig}: tearing down lab {name}");
+                    teardown(&name);
+                }
+                std::process::exit(128 + sig);
+            }
+        });
+    });
+}
+
+/// Removes every namespace (and so every process and interface) and every
+/// file of lab `name`. Works from any process, also after the one that made
+/// the lab died.
+pub fn teardown(name: &str) {
+    for ns in netns::list(&format!("{name}.")) {
+        if let Err(e) = netns::delete(&ns) {
+            eprintln!("lab {name}: {e}");
+        }
+    }
+    let dir = Path::new(STATE_ROOT).join(name);
+    if dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("lab {name}: remove {}: {e}", dir.display());
+        }
+    }
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|n| n != name);
+    }
+}
+
+/// Names of the labs that are up on this machine.
+pub fn list() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(STATE_ROOT)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Polls `f` every `step` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(
+    timeout: Duration,
+    step: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(step);
+    }
+}
+
+/// A running lab. Dropping it tears everything down.
+pub struct Lab {
+    pub name: String,
+    pub topology: Topology,
+    dir: PathBuf,
+    helper: Option<PathBuf>,
+    children: Vec<Child>,
+    detached: bool,
+}
+
+fn check_prerequisites(topo: &Topology, opts: &LabOptions) -> Result<(), LabError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(LabError::Missing(
+            "root (the lab creates network namespaces)".into(),
+        ));
+    }
+    let uses = |i| topo.nodes.iter().any(|n| n.implementation == Some(i));
+    if uses(Implementation::Frr) {
+        for bin in ["/usr/lib/frr/zebra", "/usr/lib/frr/ospfd", "/usr/bin/vtysh"] {
+            if !Path::new(bin).exists() {
+                return Err(LabError::Missing(format!("{bin} (apt-get install frr)")));
+            }
+        }
+        let hmac = topo
+            .nodes
+            .iter()
+            .filter(|n| n.implementation == Some(Implementation::Frr))
+            .any(|n| {
+                topo.interfaces(&n.name).any(|e| {
+                    matches!(
+                        e.ospf.as_ref().and_then(|o| o.auth.as_ref()),
+                        Some(topology::OspfAuth::HmacSha256 { .. })
+                    )
+                })
+            });
+        if hmac {
+            return Err(LabError::Missing(
+                "HMAC-SHA-256 authentication in FRR 8.4 (use BIRD)".into(),
+            ));
+        }
+    }
+    if uses(Implementation::Bird) {
+        for bin in ["/usr/sbin/bird", "/usr/sbin/birdc"] {
+            if !Path::new(bin).exists() {
+                return Err(LabError::Missing(format!("{bin} (apt-get install bird2)")));
+            }
+        }
+    }
+    if topo.nodes.iter().any(|n| n.http) {
+        match &opts.helper {
+            Some(h) if h.exists() => {}
+            Some(h) => return Err(LabError::Missing(format!("helper binary {}", h.display()))),
+            None => {
+                return Err(LabError::Missing(
+                    "the anycastd binary to run HTTP servers (LabOptions::helper)".into(),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Lab {
+    /// Builds the topology under a name unique to this process, so tests can
+    /// run in parallel.
+    pub fn up_unique(topo: Topology, mut opts: LabOptions) -> Result<Lab, LabError> {
+        let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+        opts.name = Some(format!("{}-{}x{n}", topo.name, std::process::id()));
+        Lab::up(topo, opts)
+    }
+
+    pub fn up(topo: Topology, opts: LabOptions) -> Result<Lab, LabError> {
+        check_prerequisites(&topo, &opts)?;
+        let name = opts.name.clone().unwrap_or_else(|| topo.name.clone());
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(LabError::Missing(format!(
+                "a lab name of letters, digits and '-' (got {name:?})"
+            )));
+        }
+        let dir = Path::new(STATE_ROOT).join(&name);
+        if dir.exists() || !netns::list(&format!("{name}.")).is_empty() {
+            return Err(LabError::Exists(name));
+        }
+        install_signal_handler();
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(name.clone());
+        }
+        // From here on, an early return drops `lab`, which tears down
+        // whatever was built so far.
+        let mut lab = Lab {
+            name,
+            topology: topo,
+            dir,
+            helper: opts.helper.clone(),
+            children: Vec::new(),
+            detached: false,
+        };
+        lab.build()?;
+        Ok(lab)
+    }
+
+    /// Attaches to a lab brought up earlier (by `anycastd lab up`).
+    pub fn attach(name: &str) -> Result<Lab, LabError> {
+        let dir = Path::new(STATE_ROOT).join(name);
+        let file = dir.join("topology.toml");
+        if !file.exists() {
+            return Err(LabError::NotUp(name.to_string()));
+        }
+        let topology = Topology::load(&file)?;
+        Ok(Lab {
+            name: name.to_string(),
+            topology,
+            dir,
+            helper: std::env::current_exe().ok(),
+            children: Vec::new(),
+            detached: true,
+        })
+    }
+
+    /// Leaves the lab running after this guard is gone (`lab up`).
+    pub fn detach(mut self) {
+        self.detached = true;
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|n| n != &self.name);
+        }
+    }
+
+    /// Tears the lab down now.
+    pub fn down(mut self) {
+        self.detached = false;
+    }
+
+    pub fn ns_name(&self, node: &str) -> String {
+        format!("{}.{node}", self.name)
+    }
+
+    pub fn ns_path(&self, node: &str) -> PathBuf {
+        netns::path(&self.ns_name(node))
+    }
+
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        self.dir.join("nodes").join(node)
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn build(&mut self) -> Result<(), LabError> {
+        let topo = self.topology.clone();
+        std::fs::create_dir_all(&self.dir).context(|| format!("create {}", self.dir.display()))?;
+        std::fs::write(self.dir.join("topology.toml"), &topo.source)
+            .context(|| "save topology".into())?;
+        for node in &topo.nodes {
+            let ns = self.ns_name(&node.name);
+            netns::create(&ns).context(|| format!("create namespace {ns}"))?;
+            net::loopback_up(&self.ns_path(&node.name)).context(|| format!("{ns}: lo up"))?;
+        }
+        for lan in &topo.lans {
+            let ns = self.ns_path(&lan.name);
+            netns::create(&self.ns_name(&lan.name))
+                .context(|| format!("create LAN {}", lan.name))?;
+            net::bridge(&ns, "br0").context(|| format!("LAN {}: bridge", lan.name))?;
+        }
+        for [a, b] in &topo.links {
+            let mtu = a.mtu.or(b.mtu);
+            net::veth(
+                &self.ns_path(&a.node),
+                &a.ifname,
+                &self.ns_path(&b.node),
+                &b.ifname,
+                mtu,
+            )
+            .context(|| format!("link {}:{} - {}:{}", a.node, a.ifname, b.node, b.ifname))?;
+        }
+        for lan in &topo.lans {
+            let lan_ns = self.ns_path(&lan.name);
+            for m in &lan.members {
+                net::veth(&self.ns_path(&m.node), &m.ifname, &lan_ns, &m.node, m.mtu)
+                    .context(|| format!("LAN {}: member {}", lan.name, m.node))?;
+                net::bridge_port(&lan_ns, "br0", &m.node)
+                    .context(|| format!("LAN {}: port {}", lan.name, m.node))?;
+            }
+        }
+        for e in topo
+            .links
+            .iter()
+            .flatten()
+            .chain(topo.lans.iter().flat_map(|l| l.members.iter()))
+        {
+            net::address(&self.ns_path(&e.node), &e.ifname, e.addr)
+                .context(|| format!("{}: address {} on {}", e.node, e.addr, e.ifname))?;
+        }
+        for node in &topo.nodes {
+            let ns = self.ns_path(&node.name);
+            for vip in &node.vips {
+                let host =
+                    Ipv4Network::new(*vip, 32).map_err(|e| LabError::Missing(e.to_string()))?;
+                net::address(&ns, "lo", host)
+                    .context(|| format!("{}: VIP {vip} on lo", node.name))?;
+            }
+            let mut sysctls = node.sysctls.clone();
+            if node.role == Role::Router {
+                sysctls
+                    .entry("net.ipv4.ip_forward".into())
+                    .or_insert_with(|| "1".into());
+            }
+            for (k, v) in &sysctls {
+                netns::sysctl(&ns, k, v).context(|| format!("{}: sysctl {k}={v}", node.name))?;
+            }
+            if let Some(gw) = topo.interfaces(&node.name).find_map(|e| e.gateway) {
+                net::default_route(&ns, gw)
+                    .context(|| format!("{}: default route via {gw}", node.name))?;
+            }
+        }
+        for node in &topo.nodes {
+            let ns = self.ns_path(&node.name);
+            let dir = self.node_dir(&node.name);
+            match node.implementation {
+                Some(Implementation::Frr) => {
+                    frr::Frr::new(&dir.join("frr")).start(&ns, &topo, node)
+                }
+                Some(Implementation::Bird) => {
+                    bird::Bird::new(&dir.join("bird")).start(&ns, &topo, node)
+                }
+                None => Ok(()),
+            }
+            .context(|| {
+                format!(
+                    "{}: start {}",
+                    node.name,
+                    node.implementation.map_or("-".into(), |i| i.to_string())
+                )
+            })?;
+            if node.http {
+                self.start_http(&node.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the lab's HTTP server on `node` (port 80, all addresses) and
+    /// waits until it accepts connections.
+    pub fn start_http(&mut self, node: &str) -> Result<(), LabError> {
+        let helper = self.helper.clone().ok_or_else(|| {
+            LabError::Missing("the anycastd binary to run HTTP servers (LabOptions::helper)".into())
+        })?;
+        let dir = self.node_dir(node);
+        std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
+        let log = std::fs::File::create(dir.join("http.log")).context(|| "http log".into())?;
+        let err = log.try_clone().context(|| "http log".into())?;
+        let mut cmd = netns::command(&self.ns_path(node), &helper)
+            .context(|| format!("{node}: namespace"))?;
+        cmd.args(["lab", "serve-http", "--node", node, "--port", "80"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        // Its own session, so a Ctrl-C in the terminal reaches the lab's
+        // teardown rather than each server.
+        // SAFETY: setsid(2) is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let child = cmd
+            .spawn()
+            .context(|| format!("{node}: start HTTP server"))?;
+        self.children.push(child);
+        let ns = self.ns_path(node);
+        let ready = wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
+            let ns = ns.clone();
+            netns::run_in(&ns, || {
+                std::net::TcpStream::connect(("127.0.0.1", 80)).map(|_| ())
+            })
+            .ok()
+        });
+        ready.ok_or_else(|| LabError::Io {
+            context: format!("{node}: HTTP server"),
+            source: std::io::Error::other("not listening on port 80 after 5 s"),
+        })
+    }
+
+    /// Stops the HTTP server on `node` (the service dies, the routing
+    /// daemon lives: the classic design's blackhole).
+    pub fn stop_http(&self, node: &str) -> Result<(), LabError> {
+        let pids = netns::pids(&self.ns_path(node));
+        for pid in pids {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains("serve-http") {
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+                    .context(|| format!("{node}: kill HTTP server"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a command inside a node's namespace.
+    pub fn command(&self, node: &str, program: &str) -> Result<Command, LabError> {
+        if self.topology.node(node).is_none() && !self.topology.lans.iter().any(|l| l.name == node)
+        {
+            return Err(LabError::Missing(format!(
+                "node {node} in lab {}",
+                self.name
+            )));
+        }
+        netns::command(&self.ns_path(node), program).context(|| format!("{node}: namespace"))
+    }
+
+    fn frr(&self, node: &str) -> frr::Frr {
+        frr::Frr::new(&self.node_dir(node).join("frr"))
+    }
+
+    fn bird(&self, node: &str) -> bird::Bird {
+        bird::Bird::new(&self.node_dir(node).join("bird"))
+    }
+
+    fn implementation(&self, node: &str) -> Result<Implementation, LabError> {
+        self.topology
+            .node(node)
+            .and_then(|n| n.implementation)
+            .ok_or_else(|| LabError::Missing(format!("a routing daemon on node {node}")))
+    }
+
+    /// The OSPF neighbours as the node's own routing daemon reports them.
+    pub fn ospf_neighbors(&self, node: &str) -> Result<Vec<OspfNeighbor>, LabError> {
+        match self.implementation(node)? {
+            Implementation::Frr => self.frr(node).neighbors(),
+            Implementation::Bird => self.bird(node).neighbors(),
+        }
+        .context(|| format!("{node}: OSPF neighbours"))
+    }
+
+    /// The node's kernel route for exactly `prefix`, with its nexthops.
+    pub fn fib(&self, node: &str, prefix: Ipv4Network) -> Result<Option<FibEntry>, LabError> {
+        net::fib_entry(&self.ns_path(node), prefix).context(|| format!("{node}: FIB {prefix}"))
+    }
+
+    /// The node's kernel route to `vip`/32.
+    pub fn vip_route(&self, node: &str, vip: Ipv4Addr) -> Result<Option<FibEntry>, LabError> {
+        self.fib(node, Ipv4Network::from(vip))
+    }
+
+    /// Number of nexthops of `node`'s route to `vip`/32 (0 when there is none).
+    pub fn vip_nexthops(&self, node: &str, vip: Ipv4Addr) -> Result<usize, LabError> {
+        Ok(self.vip_route(node, vip)?.map_or(0, |e| e.nexthops.len()))
+    }
+
+    /// The gateways of `node`'s route to `vip`/32, sorted.
+    pub fn vip_gateways(&self, node: &str, vip: Ipv4Addr) -> Result<Vec<Ipv4Addr>, LabError> {
+        let route = self.vip_route(node, vip)?;
+        Ok(route.map_or_else(Vec::new, |e| {
+            e.nexthops.iter().filter_map(|h| h.gateway).collect()
+        }))
+    }
+
+    /// Pids of the routing daemons on `node` (ospfd and zebra, or bird).
+    pub fn routing_pids(&self, node: &str) -> Result<Vec<i32>, LabError> {
+        Ok(match self.implementation(node)? {
+            Implementation::Frr => {
+                let f = self.frr(node);
+                ["ospfd", "zebra"].iter().filter_map(|d| f.pid(d)).collect()
+            }
+            Implementation::Bird => self.bird(node).pid().into_iter().collect(),
+        })
+    }
+
+    /// SIGKILLs the node's routing daemons, the way a crash would.
+    pub fn kill_routing(&self, node: &str) -> Result<(), LabError> {
+        let pids = self.routing_pids(node)?;
+        if pids.is_empty() {
+            return Err(LabError::Missing(format!(
+                "running routing daemon on {node}"
+            )));
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs a bounded request loop from `node` and waits for its report.
+    pub fn requests(&self, node: &str, spec: LoadSpec) -> Result<LoadReport, LabError> {
+        netns::run_in(&self.ns_path(node), move || {
+            Ok(traffic::run_requests(&spec))
+        })
+        .context(|| format!("{node}: requests"))
+    }
+
+    /// Starts a bounded request loop from `node` in the background.
+    pub fn requests_background(
+        &self,
+        node: &str,
+        spec: LoadSpec,
+    ) -> Result<std::thread::JoinHandle<std::io::Result<LoadReport>>, LabError> {
+        netns::spawn_in(&self.ns_path(node), move || {
+            Ok(traffic::run_requests(&spec))
+        })
+        .context(|| format!("{node}: requests"))
+    }
+
+    /// Every namespace this lab has.
+    pub fn namespaces(&self) -> Vec<String> {
+        netns::list(&format!("{}.", self.name))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
+        teardown(&self.name);
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Links, addresses and routes inside lab namespaces, over rtnetlink.
+//!
+//! Every call runs on a thread that has entered the namespace, with its own
+//! single-threaded runtime, so the netlink socket belongs to that namespace.
+
+use std::fs::File;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use futures::TryStreamExt;
+use ipnetwork::Ipv4Network;
+use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::netns;
+
+fn nl_err(what: String, e: rtnetlink::Error) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
+}
+
+/// Runs an rtnetlink session inside the namespace at `ns`.
+pub fn with_handle<T, F, Fut>(ns: &Path, f: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = io::Result<T>>,
+{
+    netns::run_in(ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let (conn, handle, _) = rtnetlink::new_connection()?;
+            let task = tokio::spawn(conn);
+            let out = f(handle).await;
+            task.abort();
+            out
+        })
+    })
+}
+
+async fn index_of(handle: &Handle, name: &str) -> io::Result<u32> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(l)) => Ok(l.header.index),
+        Ok(None) => Err(io::Error::other(format!("no interface {name}"))),
+        Err(e) => Err(nl_err(format!("find interface {name}"), e)),
+    }
+}
+
+async fn set_up(handle: &Handle, name: &str) -> io::Result<()> {
+    let index = index_of(handle, name).await?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(|e| nl_err(format!("set {name} up"), e))
+}
+
+/// Brings up `lo`.
+pub fn loopback_up(ns: &Path) -> io::Result<()> {
+    with_handle(ns, |h| async move { set_up(&h, "lo").await })
+}
+
+/// Creates a veth pair whose ends are `a_if` in namespace `a` and `b_if` in
+/// namespace `b`. The pair is made inside `a` and one end moved to `b` with
+/// its final name in the same request, so no leg ever lives in the root
+/// namespace. Both ends are left down.
+pub fn veth(a: &Path, a_if: &str, b: &Path, b_if: &str, mtu: Option<u32>) -> io::Result<()> {
+    let b_file = File::open(b)?;
+    let (a_if, b_if) = (a_if.to_string(), b_if.to_string());
+    with_handle(a, move |h| async move {
+        // A temporary name unique inside `a`: the peer lives there only
+        // between these two requests.
+        let tmp = "acd-veth-tmp";
+        let mut msg = LinkVeth::new(&a_if, tmp);
+        if let Some(m) = mtu {
+            msg = msg.mtu(m);
+        }
+        h.link()
+            .add(msg.build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("add veth {a_if}"), e))?;
+        let peer = index_of(&h, tmp).await?;
+        let mut mv = LinkUnspec::new_with_index(peer)
+            .setns_by_fd(b_file.as_raw_fd())
+            .name(b_if.clone());
+        if let Some(m) = mtu {
+            mv = mv.mtu(m);
+        }
+        h.link()
+            .set(mv.build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("move veth peer {b_if}"), e))
+    })
+}
+
+/// Creates bridge `name` (up) in namespace `ns`.
+pub fn bridge(ns: &Path, name: &str) -> io::Result<()> {
+    let name = name.to_string();
+    with_handle(ns, move |h| async move {
+        h.link()
+            .add(LinkBridge::new(&name).build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("add bridge {name}"), e))?;
+        set_up(&h, &name).await
+    })
+}
+
+/// Enslaves `port` to `bridge` and brings the port up.
+pub fn bridge_port(ns: &Path, bridge: &str, port: &str) -> io::Result<()> {
+    let (bridge, port) = (bridge.to_string(), port.to_string());
+    with_handle(ns, move |h| async move {
+        let br = index_of(&h, &bridge).await?;
+        let p = index_of(&h, &port).await?;
+        h.link()
+            .set(LinkUnspec::new_with_index(p).controller(br).up().build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("attach {port} to {bridge}"), e))
+    })
+}
+
+/// Adds an address to an interface and brings the interface up.
+pub fn address(ns: &Path, ifname: &str, addr: Ipv4Network) -> io::Result<()> {
+    let ifname = ifname.to_string();
+    with_handle(ns, move |h| async move {
+        let index = index_of(&h, &ifname).await?;
+        h.address()
+            .add(index, addr.ip().into(), addr.prefix())
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("add {addr} to {ifname}"), e))?;
+        set_up(&h, &ifname).await
+    })
+}
+
+pub fn default_route(ns: &Path, gateway: Ipv4Addr) -> io::Result<()> {
+    with_handle(ns, move |h| async move {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
+            .gateway(gateway)
+            .build();
+        h.route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("default route via {gateway}"), e))
+    })
+}
+
+/// A kernel FIB entry: the nexthops of one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FibEntry {
+    pub prefix: Ipv4Network,
+    pub protocol: String,
+    pub nexthops: Vec<Nexthop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Nexthop {
+    pub gateway: Option<Ipv4Addr>,
+    pub ifname: String,
+}
+
+impl std::fmt::Display for Nexthop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.gateway {
+            Some(g) => write!(f, "via {g} dev {}", self.ifname),
+            None => write!(f, "dev {}", self.ifname),
+        }
+    }
+}
+
+fn gateway_of(attrs: &[RouteAttribute]) -> Option<Ipv4Addr> {
+    attrs.iter().find_map(|a| match a {
+        RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+        _ => None,
+    })
+}
+
+fn oif_of(attrs: &[RouteAttribute]) -> Option<u32> {
+    attrs.iter().find_map(|a| match a {
+        RouteAttribute::Oif(i) => Some(*i),
+        _ => None,
+    })
+}
+
+fn entry_from(
+    msg: &RouteMessage,
+    names: &std::collections::HashMap<u32, String>,
+) -> Option<FibEntry> {
+    let dst = msg.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(RouteAddress::Inet(d)) => Some(*d),
+        _ => None,
+    });
+    let dst = dst.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let prefix = Ipv4Network::new(dst, msg.header.destination_prefix_length).ok()?;
+    let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
+    let mut nexthops: Vec<Nexthop> = msg
+        .attributes
+        .iter()
+        .filter_map(|a| match a {
+            RouteAttribute::MultiPath(hops) => Some(hops),
+            _ => None,
+        })
+        .flatten()
+        .map(|nh| Nexthop {
+            gateway: gateway_of(&nh.attributes),
+            ifname: name(nh.interface_index),
+        })
+        .collect();
+    if nexthops.is_empty() {
+        if let Some(oif) = oif_of(&msg.attributes) {
+            nexthops.push(Nexthop {
+                gateway: gateway_of(&msg.attributes),
+                ifname: name(oif),
+            });
+        }
+    }
+    nexthops.sort();
+    Some(FibEntry {
+        prefix,
+        protocol: format!("{:?}", msg.header.protocol).to_lowercase(),
+        nexthops,
+    })
+}
+
+/// The main-table route for exactly `prefix` in namespace `ns`, if any. With
+/// nexthop objects (FRR) the kernel still reports the paths in RTA_MULTIPATH.
+pub fn fib_entry(ns: &Path, prefix: Ipv4Network) -> io::Result<Option<FibEntry>> {
+    with_handle(ns, move |h| async move {
+        let mut names = std::collections::HashMap::new();
+        let mut links = h.link().get().execute();
+        while let Some(l) = links
+            .try_next()
+            .await
+            .map_err(|e| nl_err("dump links".into(), e))?
+        {
+            for a in &l.attributes {
+                if let LinkAttribute::IfName(n) = a {
+                    names.insert(l.header.index, n.clone());
+                }
+            }
+        }
+        let mut dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        dump.header.address_family = AddressFamily::Inet;
+        let mut routes = h.route().get(dump).execute();
+        while let Some(r) = routes
+            .try_next()
+            .await
+            .map_err(|e| nl_err("dump routes".into(), e))?
+        {
+            if r.header.table != rtnetlink::packet_route::route::RouteHeader::RT_TABLE_MAIN {
+                continue;
+            }
+            if let Some(e) = entry_from(&r, &names) {
+                if e.prefix == prefix {
+                    return Ok(Some(e));
+                }
+            }
+        }
+        Ok(None)
+    })
+}

@@ -1,0 +1,830 @@
+//! Topology files: what nodes exist, how they are linked and what runs on each.
+//!
+//! A topology is TOML. Parsing keeps the byte span of every value that a
+//! semantic check can reject, so errors name `file:line:column` and the reason.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use ipnetwork::Ipv4Network;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Lab links live in the benchmarking range (RFC 2544) unless a file says otherwise.
+pub const DEFAULT_LINK_RANGE: &str = "198.18.0.0/15";
+/// VIPs live in TEST-NET-1 (RFC 5737) unless a file says otherwise.
+pub const DEFAULT_VIP_RANGE: &str = "192.0.2.0/24";
+
+/// A topology file could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `file:line:column: message`, the way compilers report.
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Router,
+    Director,
+    Server,
+    Client,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Role::Router => "router",
+            Role::Director => "director",
+            Role::Server => "server",
+            Role::Client => "client",
+        };
+        f.write_str(s)
+    }
+}
+
+/// The routing software a router or classic director runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Implementation {
+    Frr,
+    Bird,
+}
+
+impl fmt::Display for Implementation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Implementation::Frr => "frr",
+            Implementation::Bird => "bird",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OspfAuth {
+    /// RFC 2328 D.3 simple password (at most 8 bytes).
+    Simple { key: String },
+    /// RFC 2328 D.3 keyed MD5.
+    Md5 { key_id: u8, key: String },
+    /// RFC 5709 HMAC-SHA-256 (BIRD only; FRR 8.4 lacks it).
+    HmacSha256 { key_id: u8, key: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkType {
+    Broadcast,
+    PointToPoint,
+}
+
+/// OSPF settings; every field is optional so the node's values can be
+/// overridden per interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OspfParams {
+    pub area: Option<Ipv4Addr>,
+    pub hello: Option<u16>,
+    pub dead: Option<u32>,
+    pub priority: Option<u8>,
+    pub cost: Option<u16>,
+    pub retransmit: Option<u16>,
+    pub mtu_ignore: Option<bool>,
+    pub network: Option<NetworkType>,
+    pub auth: Option<OspfAuth>,
+}
+
+impl OspfParams {
+    /// Fields set in `self` win over those in `base`.
+    fn over(&self, base: &OspfParams) -> OspfParams {
+        OspfParams {
+            area: self.area.or(base.area),
+            hello: self.hello.or(base.hello),
+            dead: self.dead.or(base.dead),
+            priority: self.priority.or(base.priority),
+            cost: self.cost.or(base.cost),
+            retransmit: self.retransmit.or(base.retransmit),
+            mtu_ignore: self.mtu_ignore.or(base.mtu_ignore),
+            network: self.network.or(base.network),
+            auth: self.auth.clone().or_else(|| base.auth.clone()),
+        }
+    }
+}
+
+/// The OSPF settings an interface ends up with, RFC 2328 defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceOspf {
+    pub area: Ipv4Addr,
+    pub hello: u16,
+    pub dead: u32,
+    pub priority: u8,
+    pub cost: u16,
+    pub retransmit: u16,
+    pub mtu_ignore: bool,
+    pub network: NetworkType,
+    pub auth: Option<OspfAuth>,
+}
+
+impl InterfaceOspf {
+    fn resolve(p: &OspfParams, default_network: NetworkType) -> Self {
+        InterfaceOspf {
+            area: p.area.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            hello: p.hello.unwrap_or(10),
+            dead: p
+                .dead
+                .unwrap_or_else(|| 4 * u32::from(p.hello.unwrap_or(10))),
+            priority: p.priority.unwrap_or(1),
+            cost: p.cost.unwrap_or(10),
+            retransmit: p.retransmit.unwrap_or(5),
+            mtu_ignore: p.mtu_ignore.unwrap_or(false),
+            network: p.network.unwrap_or(default_network),
+            auth: p.auth.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeOspfFile {
+    router_id: Option<Spanned<Ipv4Addr>>,
+    #[serde(flatten)]
+    params: OspfParams,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    name: Spanned<String>,
+    role: Role,
+    implementation: Option<Spanned<Implementation>>,
+    #[serde(default)]
+    vips: Vec<Spanned<Ipv4Addr>>,
+    /// Run the lab's HTTP server on this node (servers always do).
+    http: Option<bool>,
+    #[serde(default)]
+    sysctls: BTreeMap<String, toml::Value>,
+    ospf: Option<NodeOspfFile>,
+}
+
+/// `ospf = false` on an endpoint keeps OSPF off that interface; a table
+/// overrides the node's OSPF settings there.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum EndpointOspfFile {
+    Enabled(bool),
+    Params(OspfParams),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointFile {
+    node: Spanned<String>,
+    addr: Spanned<String>,
+    gateway: Option<Spanned<Ipv4Addr>>,
+    ifname: Option<Spanned<String>>,
+    mtu: Option<u32>,
+    ospf: Option<EndpointOspfFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkFile {
+    a: EndpointFile,
+    b: EndpointFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LanFile {
+    name: Spanned<String>,
+    members: Spanned<Vec<EndpointFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopologyFile {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    link_ranges: Option<Vec<Spanned<String>>>,
+    vip_ranges: Option<Vec<Spanned<String>>>,
+    #[serde(default, rename = "node")]
+    nodes: Vec<NodeFile>,
+    #[serde(default, rename = "link")]
+    links: Vec<LinkFile>,
+    #[serde(default, rename = "lan")]
+    lans: Vec<LanFile>,
+}
+
+/// A validated topology.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub name: String,
+    pub description: String,
+    pub nodes: Vec<Node>,
+    /// Point-to-point links, each a veth pair between two nodes.
+    pub links: Vec<[Endpoint; 2]>,
+    pub lans: Vec<Lan>,
+    /// The file's text, kept so a running lab can be found again later.
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    pub implementation: Option<Implementation>,
+    pub vips: Vec<Ipv4Addr>,
+    pub http: bool,
+    pub sysctls: BTreeMap<String, String>,
+    pub router_id: Option<Ipv4Addr>,
+}
+
+impl Node {
+    /// Whether a routing daemon runs on this node.
+    pub fn runs_ospf(&self) -> bool {
+        self.implementation.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub node: String,
+    pub ifname: String,
+    pub addr: Ipv4Network,
+    pub gateway: Option<Ipv4Addr>,
+    pub mtu: Option<u32>,
+    /// `None` when OSPF is off on this interface.
+    pub ospf: Option<InterfaceOspf>,
+}
+
+/// A LAN segment: a bridge in a namespace of its own, one veth per member.
+#[derive(Debug, Clone)]
+pub struct Lan {
+    pub name: String,
+    pub members: Vec<Endpoint>,
+}
+
+impl Topology {
+    pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Topology::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses and validates; `file` only labels error messages.
+    pub fn parse(file: &str, text: &str) -> Result<Topology, TopologyError> {
+        let err = |span: Range<usize>, message: String| {
+            let (line, column) = line_col(text, span.start);
+            TopologyError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: TopologyFile = toml::from_str(text)
+            .map_err(|e| err(e.span().unwrap_or(0..0), e.message().to_string()))?;
+        Validator::default()
+            .run(raw, text)
+            .map_err(|(s, m)| err(s, m))
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Every interface of a node, in the order the file lists them.
+    pub fn interfaces<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
+        self.links
+            .iter()
+            .flat_map(|l| l.iter())
+            .chain(self.lans.iter().flat_map(|l| l.members.iter()))
+            .filter(move |e| e.node == node)
+    }
+
+    /// The router ID of a node running OSPF: the configured one or the
+    /// lowest interface address.
+    pub fn router_id(&self, node: &Node) -> Option<Ipv4Addr> {
+        node.router_id
+            .or_else(|| self.interfaces(&node.name).map(|e| e.addr.ip()).min())
+    }
+
+    /// All VIPs of the topology, each once, sorted.
+    pub fn vips(&self) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = self.nodes.iter().flat_map(|n| n.vips.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+type Fail = (Range<usize>, String);
+
+#[derive(Default)]
+struct Validator {
+    nodes: HashMap<String, (Role, OspfParams, bool)>,
+    addrs: HashMap<Ipv4Addr, String>,
+    link_ranges: Vec<Ipv4Network>,
+    vip_ranges: Vec<Ipv4Network>,
+    ifcount: HashMap<String, usize>,
+    ifnames: HashSet<(String, String)>,
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 12
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && s.as_bytes()[0].is_ascii_alphabetic()
+}
+
+fn ranges(given: Option<Vec<Spanned<String>>>, default: &str) -> Result<Vec<Ipv4Network>, Fail> {
+    match given {
+        None => Ok(vec![default.parse().expect("built-in range parses")]),
+        Some(list) => list
+            .into_iter()
+            .map(|s| {
+                s.get_ref()
+                    .parse()
+                    .map_err(|e| (s.span(), format!("bad range {:?}: {e}", s.get_ref())))
+            })
+            .collect(),
+    }
+}
+
+impl Validator {
+    fn run(mut self, raw: TopologyFile, text: &str) -> Result<Topology, Fail> {
+        if !valid_name(raw.name.get_ref()) {
+            return Err((
+                raw.name.span(),
+                "topology name must be 1-12 letters, digits or '-', starting with a letter".into(),
+            ));
+        }
+        self.link_ranges = ranges(raw.link_ranges, DEFAULT_LINK_RANGE)?;
+        self.vip_ranges = ranges(raw.vip_ranges, DEFAULT_VIP_RANGE)?;
+
+        let mut nodes = Vec::new();
+        for n in raw.nodes {
+            nodes.push(self.node(n)?);
+        }
+        let mut links = Vec::new();
+        for l in raw.links {
+            let a = self.endpoint(l.a, NetworkType::PointToPoint)?;
+            let b = self.endpoint(l.b, NetworkType::PointToPoint)?;
+            if a.node == b.node {
+                return Err((0..0, format!("link from node {} to itself", a.node)));
+            }
+            if a.addr.network() != b.addr.network() || a.addr.prefix() != b.addr.prefix() {
+                return Err((
+                    0..0,
+                    format!(
+                        "link {}-{}: {} and {} are not in the same subnet",
+                        a.node, b.node, a.addr, b.addr
+                    ),
+                ));
+            }
+            links.push([a, b]);
+        }
+        let mut lans = Vec::new();
+        let mut lan_names = HashSet::new();
+        for l in raw.lans {
+            if !valid_name(l.name.get_ref())
+                || self.nodes.contains_key(l.name.get_ref())
+                || !lan_names.insert(l.name.get_ref().clone())
+            {
+                return Err((
+                    l.name.span(),
+                    format!(
+                        "LAN name {:?} is invalid or already names a node or LAN",
+                        l.name.get_ref()
+                    ),
+                ));
+            }
+            let span = l.members.span();
+            let members_raw = l.members.into_inner();
+            if members_raw.len() < 2 {
+                return Err((span, "a LAN needs at least two members".into()));
+            }
+            let mut members = Vec::new();
+            let mut seen = HashSet::new();
+            for m in members_raw {
+                let m_span = m.node.span();
+                let e = self.endpoint(m, NetworkType::Broadcast)?;
+                if !seen.insert(e.node.clone()) {
+                    return Err((
+                        m_span,
+                        format!("node {} is on LAN {} twice", e.node, l.name.get_ref()),
+                    ));
+                }
+                if let Some(first) = members.first() {
+                    let first: &Endpoint = first;
+                    if first.addr.network() != e.addr.network()
+                        || first.addr.prefix() != e.addr.prefix()
+                    {
+                        return Err((
+                            m_span,
+                            format!(
+                                "{} is not in LAN {}'s subnet {}",
+                                e.addr,
+                                l.name.get_ref(),
+                                first.addr
+                            ),
+                        ));
+                    }
+                }
+                members.push(e);
+            }
+            lans.push(Lan {
+                name: l.name.into_inner(),
+                members,
+            });
+        }
+        let topo = Topology {
+            name: raw.name.into_inner(),
+            description: raw.description,
+            nodes,
+            links,
+            lans,
+            source: text.to_string(),
+        };
+        self.check_gateways(&topo)?;
+        Ok(topo)
+    }
+
+    fn node(&mut self, n: NodeFile) -> Result<Node, Fail> {
+        let name = n.name.get_ref().clone();
+        if !valid_name(&name) {
+            return Err((
+                n.name.span(),
+                format!("node name {name:?} must be 1-12 letters, digits or '-', starting with a letter"),
+            ));
+        }
+        if self.nodes.contains_key(&name) {
+            return Err((n.name.span(), format!("duplicate node {name}")));
+        }
+        let implementation = match (n.role, n.implementation) {
+            (Role::Router | Role::Director, None) => {
+                return Err((
+                    n.name.span(),
+                    format!("{} {name} needs an implementation (frr or bird)", n.role),
+                ))
+            }
+            (Role::Router | Role::Director, Some(i)) => Some(i.into_inner()),
+            (Role::Server | Role::Client, Some(i)) => {
+                return Err((
+                    i.span(),
+                    format!("a {} runs no routing daemon; remove implementation", n.role),
+                ))
+            }
+            (_, None) => None,
+        };
+        if n.role == Role::Client && !n.vips.is_empty() {
+            return Err((n.name.span(), "a client has no VIPs".into()));
+        }
+        let mut vips = Vec::new();
+        for v in n.vips {
+            if !self.vip_ranges.iter().any(|r| r.contains(*v.get_ref())) {
+                return Err((
+                    v.span(),
+                    format!("VIP {} is outside the lab's VIP ranges", v.get_ref()),
+                ));
+            }
+            vips.push(v.into_inner());
+        }
+        let mut sysctls = BTreeMap::new();
+        for (k, v) in n.sysctls {
+            let value = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => u8::from(b).to_string(),
+                other => {
+                    return Err((
+                        n.name.span(),
+                        format!("sysctl {k}: unsupported value {other}"),
+                    ))
+                }
+            };
+            if !k.starts_with("net.") || k.contains("..") || k.contains('/') {
+                return Err((
+                    n.name.span(),
+                    format!("sysctl {k}: only per-namespace net.* sysctls are allowed"),
+                ));
+            }
+            sysctls.insert(k, value);
+        }
+        let (router_id, params) = match n.ospf {
+            Some(o) => {
+                if implementation.is_none() {
+                    return Err((
+                        n.name.span(),
+                        format!("node {name} runs no OSPF; remove its ospf table"),
+                    ));
+                }
+                (o.router_id.map(Spanned::into_inner), o.params)
+            }
+            None => (None, OspfParams::default()),
+        };
+        let http = n.http.unwrap_or(n.role == Role::Server);
+        self.nodes
+            .insert(name.clone(), (n.role, params, implementation.is_some()));
+        Ok(Node {
+            name,
+            role: n.role,
+            implementation,
+            vips,
+            http,
+            sysctls,
+            router_id,
+        })
+    }
+
+    fn endpoint(
+        &mut self,
+        e: EndpointFile,
+        default_network: NetworkType,
+    ) -> Result<Endpoint, Fail> {
+        let node = e.node.get_ref().clone();
+        let Some((_, node_ospf, runs_ospf)) = self.nodes.get(&node).cloned() else {
+            return Err((e.node.span(), format!("unknown node {node}")));
+        };
+        let addr: Ipv4Network = e.addr.get_ref().parse().map_err(|err| {
+            (
+                e.addr.span(),
+                format!(
+                    "bad address {:?}: {err} (want A.B.C.D/LEN)",
+                    e.addr.get_ref()
+                ),
+            )
+        })?;
+        if addr.prefix() > 31 || addr.ip() == addr.network() && addr.prefix() < 31 {
+            return Err((
+                e.addr.span(),
+                format!("{addr} is not a usable host address"),
+            ));
+        }
+        if !self.link_ranges.iter().any(|r| r.contains(addr.ip())) {
+            return Err((
+                e.addr.span(),
+                format!("address {addr} is outside the lab's link ranges"),
+            ));
+        }
+        if let Some(other) = self.addrs.insert(addr.ip(), node.clone()) {
+            return Err((
+                e.addr.span(),
+                format!("duplicate address {} (also on {other})", addr.ip()),
+            ));
+        }
+        let index = self.ifcount.entry(node.clone()).or_insert(0);
+        let ifname = match &e.ifname {
+            Some(n) => {
+                let s = n.get_ref();
+                if s.is_empty()
+                    || s.len() > 15
+                    || s == "lo"
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                {
+                    return Err((n.span(), format!("bad interface name {s:?}")));
+                }
+                s.clone()
+            }
+            None => format!("eth{index}"),
+        };
+        *index += 1;
+        if !self.ifnames.insert((node.clone(), ifname.clone())) {
+            let span = e.ifname.as_ref().map_or(e.node.span(), Spanned::span);
+            return Err((
+                span,
+                format!("node {node} has two interfaces named {ifname}"),
+            ));
+        }
+        let ospf = match e.ospf {
+            _ if !runs_ospf => {
+                if let Some(EndpointOspfFile::Params(_) | EndpointOspfFile::Enabled(true)) = e.ospf
+                {
+                    return Err((e.node.span(), format!("node {node} runs no OSPF")));
+                }
+                None
+            }
+            Some(EndpointOspfFile::Enabled(false)) => None,
+            Some(EndpointOspfFile::Enabled(true)) | None => {
+                Some(InterfaceOspf::resolve(&node_ospf, default_network))
+            }
+            Some(EndpointOspfFile::Params(p)) => {
+                Some(InterfaceOspf::resolve(&p.over(&node_ospf), default_network))
+            }
+        };
+        if let Some(o) = &ospf {
+            if o.dead <= u32::from(o.hello) {
+                return Err((
+                    e.node.span(),
+                    format!(
+                        "{node}: OSPF dead interval {} must exceed hello {}",
+                        o.dead, o.hello
+                    ),
+                ));
+            }
+            if let Some(OspfAuth::Simple { key }) = &o.auth {
+                if key.len() > 8 {
+                    return Err((
+                        e.node.span(),
+                        "a simple OSPF password has at most 8 bytes".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(gw) = &e.gateway {
+            if !addr.contains(*gw.get_ref()) || *gw.get_ref() == addr.ip() {
+                return Err((
+                    gw.span(),
+                    format!("gateway {} is not a neighbour in {addr}", gw.get_ref()),
+                ));
+            }
+        }
+        Ok(Endpoint {
+            node,
+            ifname,
+            addr,
+            gateway: e.gateway.map(Spanned::into_inner),
+            mtu: e.mtu,
+            ospf,
+        })
+    }
+
+    fn check_gateways(&self, topo: &Topology) -> Result<(), Fail> {
+        for n in &topo.nodes {
+            let gws = topo
+                .interfaces(&n.name)
+                .filter(|e| e.gateway.is_some())
+                .count();
+            if gws > 1 {
+                return Err((
+                    0..0,
+                    format!("node {} has {gws} default gateways; give one", n.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+[[node]]
+name = "c"
+role = "client"
+[[node]]
+name = "r"
+role = "router"
+implementation = "frr"
+ospf = { hello = 1, dead = 4, priority = 1 }
+[[node]]
+name = "d1"
+role = "director"
+implementation = "bird"
+vips = ["192.0.2.1"]
+ospf = { priority = 0 }
+[[node]]
+name = "d2"
+role = "director"
+implementation = "frr"
+vips = ["192.0.2.1"]
+[[link]]
+a = { node = "c", addr = "198.18.1.2/24", gateway = "198.18.1.1" }
+b = { node = "r", addr = "198.18.1.1/24", ospf = false }
+[[lan]]
+name = "lan0"
+members = [
+  { node = "r", addr = "198.18.0.1/24" },
+  { node = "d1", addr = "198.18.0.2/24", ospf = { cost = 5 } },
+  { node = "d2", addr = "198.18.0.3/24" },
+]
+"#;
+
+    fn fails_with(text: &str, line: usize, needle: &str) {
+        match Topology::parse("x.toml", text) {
+            Ok(_) => panic!("accepted a bad topology; wanted {needle}"),
+            Err(e) => {
+                let s = e.to_string();
+                assert!(
+                    s.starts_with(&format!("x.toml:{line}:")),
+                    "wrong line in {s}"
+                );
+                assert!(s.contains(needle), "{s} lacks {needle}");
+            }
+        }
+    }
+
+    #[test]
+    fn parses_and_resolves_ospf_settings() {
+        let t = Topology::parse("t.toml", GOOD).expect("valid");
+        assert_eq!(t.nodes.len(), 4);
+        let r_ifs: Vec<_> = t.interfaces("r").collect();
+        assert_eq!(r_ifs.len(), 2);
+        assert_eq!(r_ifs[0].ifname, "eth0");
+        assert!(r_ifs[0].ospf.is_none(), "ospf = false disables");
+        let lan_r = r_ifs[1].ospf.as_ref().expect("ospf on");
+        assert_eq!((lan_r.hello, lan_r.dead, lan_r.priority), (1, 4, 1));
+        assert_eq!(lan_r.network, NetworkType::Broadcast);
+        let d1 = t
+            .interfaces("d1")
+            .next()
+            .and_then(|e| e.ospf.clone())
+            .expect("d1");
+        assert_eq!((d1.priority, d1.cost, d1.hello, d1.dead), (0, 5, 10, 40));
+        assert_eq!(
+            t.router_id(t.node("r").expect("r")),
+            Some("198.18.0.1".parse().expect("ip"))
+        );
+        assert_eq!(t.vips(), vec!["192.0.2.1".parse::<Ipv4Addr>().expect("ip")]);
+        assert!(!t.node("d1").expect("d1").http);
+    }
+
+    #[test]
+    fn unknown_node_in_link() {
+        let bad = GOOD.replace(r#"{ node = "d2", addr"#, r#"{ node = "d9", addr"#);
+        fails_with(&bad, 30, "unknown node d9");
+    }
+
+    #[test]
+    fn duplicate_address() {
+        let bad = GOOD.replace("198.18.0.3/24", "198.18.0.2/24");
+        fails_with(&bad, 30, "duplicate address 198.18.0.2 (also on d1)");
+    }
+
+    #[test]
+    fn missing_implementation() {
+        let bad = GOOD.replace("implementation = \"bird\"\n", "");
+        fails_with(&bad, 12, "director d1 needs an implementation");
+    }
+
+    #[test]
+    fn address_outside_lab_ranges() {
+        let bad = GOOD.replace("198.18.1.2/24", "10.0.0.2/24");
+        fails_with(&bad, 23, "outside the lab's link ranges");
+        let bad = GOOD.replace("vips = [\"192.0.2.1\"]\nospf", "vips = [\"8.8.8.8\"]\nospf");
+        fails_with(&bad, 15, "VIP 8.8.8.8 is outside");
+    }
+
+    #[test]
+    fn unknown_key_and_bad_syntax_point_at_their_line() {
+        let bad = GOOD.replace("role = \"client\"", "role = \"client\"\ncolour = 1");
+        fails_with(&bad, 6, "unknown field `colour`");
+        let bad = GOOD.replace("role = \"client\"", "role = \"cliant\"");
+        fails_with(&bad, 5, "unknown variant `cliant`");
+    }
+
+    #[test]
+    fn gateway_and_subnet_checks() {
+        let bad = GOOD.replace("gateway = \"198.18.1.1\"", "gateway = \"198.18.9.1\"");
+        fails_with(&bad, 23, "gateway 198.18.9.1 is not a neighbour");
+        let bad = GOOD.replace("198.18.0.3/24", "198.18.5.3/24");
+        fails_with(&bad, 30, "not in LAN lan0's subnet");
+    }
+
+    #[test]
+    fn shipped_topologies_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("topologies dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 2,
+            "expected the shipped topologies in {}",
+            dir.display()
+        );
+    }
+}

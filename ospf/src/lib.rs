@@ -1,0 +1,1 @@
+//! OSPFv2 for anycastd (in progress: see the OSPF speaker issue).

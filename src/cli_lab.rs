@@ -1,0 +1,174 @@
+//! `anycastd lab ...`: the lab's command line.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use lab::{Lab, LabOptions, Topology};
+
+#[derive(Subcommand)]
+pub enum LabCommand {
+    /// Build a topology file and leave it running.
+    Up {
+        file: PathBuf,
+        /// Lab name (default: the topology's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Tear a lab down: every namespace, process and file it made.
+    Down { name: String },
+    /// Nodes, each router's OSPF neighbours and its kernel route to every VIP.
+    Status {
+        /// Lab name; without it, list the labs that are up.
+        name: Option<String>,
+    },
+    /// Run a command inside a node's namespace.
+    Exec {
+        name: String,
+        node: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Bring a classic topology up, show the request spread and a director
+    /// failover, and tear it down.
+    Demo { file: PathBuf },
+    /// The lab's HTTP server (started by the lab inside a node).
+    #[command(hide = true)]
+    ServeHttp {
+        #[arg(long)]
+        node: String,
+        #[arg(long, default_value_t = 80)]
+        port: u16,
+    },
+}
+
+fn options(name: Option<String>) -> Result<LabOptions> {
+    Ok(LabOptions {
+        name,
+        helper: Some(std::env::current_exe().context("locate the anycastd binary")?),
+    })
+}
+
+pub fn run(cmd: LabCommand) -> Result<()> {
+    match cmd {
+        LabCommand::Up { file, name } => {
+            let topo = Topology::load(&file)?;
+            let lab = Lab::up(topo, options(name)?)?;
+            println!(
+                "lab {} is up: {} namespaces",
+                lab.name,
+                lab.namespaces().len()
+            );
+            println!(
+                "status: anycastd lab status {0}; teardown: anycastd lab down {0}",
+                lab.name
+            );
+            lab.detach();
+            Ok(())
+        }
+        LabCommand::Down { name } => {
+            if lab::list().contains(&name) || !lab::netns::list(&format!("{name}.")).is_empty() {
+                lab::teardown(&name);
+                println!("lab {name} is down");
+                Ok(())
+            } else {
+                bail!("lab {name} is not up")
+            }
+        }
+        LabCommand::Status { name: None } => {
+            for n in lab::list() {
+                println!("{n}");
+            }
+            Ok(())
+        }
+        LabCommand::Status { name: Some(name) } => status(&name),
+        LabCommand::Exec {
+            name,
+            node,
+            command,
+        } => {
+            let lab = Lab::attach(&name)?;
+            let (prog, args) = command.split_first().context("no command given")?;
+            let status = lab
+                .command(&node, prog)?
+                .args(args)
+                .status()
+                .with_context(|| format!("run {prog}"))?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        LabCommand::Demo { file } => {
+            let topo = Topology::load(&file)?;
+            let mut lab = Lab::up_unique(topo, options(None)?)?;
+            let result = lab::scenario::demo(&mut lab, &mut |line| println!("{line}"));
+            let name = lab.name.clone();
+            lab.down();
+            println!("lab {name} is down");
+            Ok(result?)
+        }
+        LabCommand::ServeHttp { node, port } => lab::traffic::serve_http(&node, port)
+            .with_context(|| format!("serve HTTP on port {port}")),
+    }
+}
+
+fn status(name: &str) -> Result<()> {
+    let lab = Lab::attach(name)?;
+    let vips = lab.topology.vips();
+    println!("lab {name}: topology {}", lab.topology.name);
+    for node in &lab.topology.nodes {
+        let imp = node
+            .implementation
+            .map_or(String::new(), |i| format!(" ({i})"));
+        let addrs: Vec<String> = lab
+            .topology
+            .interfaces(&node.name)
+            .map(|e| format!("{} {}", e.ifname, e.addr))
+            .chain(node.vips.iter().map(|v| format!("lo {v}/32")))
+            .collect();
+        println!(
+            "  {:<10} {}{imp}  ns {}  {}",
+            node.name,
+            node.role,
+            lab.ns_name(&node.name),
+            addrs.join(", ")
+        );
+    }
+    for node in lab
+        .topology
+        .nodes
+        .iter()
+        .filter(|n| n.role == lab::Role::Router)
+    {
+        println!("router {}:", node.name);
+        match lab.ospf_neighbors(&node.name) {
+            Ok(ns) if ns.is_empty() => println!("  no OSPF neighbours"),
+            Ok(ns) => {
+                for n in ns {
+                    println!(
+                        "  neighbour {:<15} {:<8} {:<8} via {} {}",
+                        n.router_id,
+                        n.state,
+                        n.role.unwrap_or_default(),
+                        n.address,
+                        n.ifname
+                    );
+                }
+            }
+            Err(e) => println!("  neighbours: {e}"),
+        }
+        for vip in &vips {
+            match lab.vip_route(&node.name, *vip)? {
+                None => println!("  route {vip}/32: none"),
+                Some(e) => {
+                    let hops: Vec<String> = e.nexthops.iter().map(ToString::to_string).collect();
+                    println!(
+                        "  route {vip}/32 ({}, {} nexthops): {}",
+                        e.protocol,
+                        e.nexthops.len(),
+                        hops.join("; ")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
