@@ -308,3 +308,44 @@ fn interrupted_demo_cleans_up() {
         "state left after Ctrl-C"
     );
 }
+
+/// Point-to-point /31 links with MD5 (to BIRD) and simple-password (to FRR)
+/// authentication: both adjacencies Full, ECMP over two interfaces.
+#[test]
+fn p2p_links_with_authentication() {
+    let lab = up("p2p-auth.toml");
+    let cast = Cast::of(&lab).expect("cast");
+    let full = scenario::wait_full(&lab, &cast.router, 2, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ifs: Vec<&str> = full.iter().map(|n| n.ifname.as_str()).collect();
+    ifs.sort();
+    assert_eq!(
+        ifs,
+        ["eth1", "eth2"],
+        "one adjacency per p2p link: {full:?}"
+    );
+    // The BIRD director agrees from its side.
+    let d1 = scenario::wait_full(&lab, "d1", 1, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d1[0].router_id.to_string(), "198.18.0.1");
+    scenario::wait_nexthops(&lab, &cast.router, cast.vip, 2, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let route = lab
+        .vip_route(&cast.router, cast.vip)
+        .expect("FIB")
+        .expect("route");
+    let mut devs: Vec<&str> = route.nexthops.iter().map(|h| h.ifname.as_str()).collect();
+    devs.sort();
+    assert_eq!(devs, ["eth1", "eth2"]);
+    let spread = lab
+        .requests(&cast.client, scenario::spread_spec(cast.vip, 100))
+        .expect("requests");
+    println!("p2p-auth: {}", spread.summary());
+    assert_eq!(spread.ok, 100, "{}", spread.summary());
+    assert_eq!(
+        spread.per_server.len(),
+        2,
+        "both directors answered: {}",
+        spread.summary()
+    );
+}
