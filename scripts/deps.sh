@@ -3,7 +3,7 @@
 # Sourced by demo.sh and test.sh; safe to run again.
 set -euo pipefail
 
-PACKAGES=(frr bird2 iproute2 procps)
+PACKAGES=(frr bird2 iproute2 procps tcpdump)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "anycastd: the lab creates network namespaces and installs packages: run as root" >&2

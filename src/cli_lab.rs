@@ -14,6 +14,9 @@ pub enum LabCommand {
         /// Lab name (default: the topology's name).
         #[arg(long)]
         name: Option<String>,
+        /// Capture OSPF on every OSPF interface into DIR/NODE-IF.pcap.
+        #[arg(long, value_name = "DIR")]
+        capture: Option<PathBuf>,
     },
     /// Tear a lab down: every namespace, process and file it made.
     Down { name: String },
@@ -42,18 +45,23 @@ pub enum LabCommand {
     },
 }
 
-fn options(name: Option<String>) -> Result<LabOptions> {
+fn options(name: Option<String>, capture: Option<PathBuf>) -> Result<LabOptions> {
     Ok(LabOptions {
         name,
         helper: Some(std::env::current_exe().context("locate the anycastd binary")?),
+        capture,
     })
 }
 
 pub fn run(cmd: LabCommand) -> Result<()> {
     match cmd {
-        LabCommand::Up { file, name } => {
+        LabCommand::Up {
+            file,
+            name,
+            capture,
+        } => {
             let topo = Topology::load(&file)?;
-            let lab = Lab::up(topo, options(name)?)?;
+            let lab = Lab::up(topo, options(name, capture)?)?;
             println!(
                 "lab {} is up: {} namespaces",
                 lab.name,
@@ -98,7 +106,7 @@ pub fn run(cmd: LabCommand) -> Result<()> {
         }
         LabCommand::Demo { file } => {
             let topo = Topology::load(&file)?;
-            let mut lab = Lab::up_unique(topo, options(None)?)?;
+            let mut lab = Lab::up_unique(topo, options(None, None)?)?;
             let result = lab::scenario::demo(&mut lab, &mut |line| println!("{line}"));
             let name = lab.name.clone();
             lab.down();

@@ -22,6 +22,7 @@ fn options() -> LabOptions {
     LabOptions {
         name: None,
         helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
+        capture: None,
     }
 }
 

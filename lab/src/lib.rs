@@ -79,6 +79,9 @@ pub struct LabOptions {
     /// The `anycastd` binary, run as `anycastd lab serve-http` on nodes
     /// with an HTTP server.
     pub helper: Option<PathBuf>,
+    /// Capture OSPF (IP protocol 89) on every OSPF interface into
+    /// `DIR/NODE-IFNAME.pcap`, from before the routing daemons start.
+    pub capture: Option<PathBuf>,
 }
 
 /// Labs of this process that are up, for the signal handler.
@@ -254,7 +257,7 @@ impl Lab {
             children: Vec::new(),
             detached: false,
         };
-        lab.build()?;
+        lab.build(opts.capture.as_deref())?;
         Ok(lab)
     }
 
@@ -305,7 +308,7 @@ impl Lab {
         &self.dir
     }
 
-    fn build(&mut self) -> Result<(), LabError> {
+    fn build(&mut self, capture: Option<&Path>) -> Result<(), LabError> {
         let topo = self.topology.clone();
         std::fs::create_dir_all(&self.dir).context(|| format!("create {}", self.dir.display()))?;
         std::fs::write(self.dir.join("topology.toml"), &topo.source)
@@ -372,6 +375,9 @@ impl Lab {
                     .context(|| format!("{}: default route via {gw}", node.name))?;
             }
         }
+        if let Some(dir) = capture {
+            self.start_captures(dir)?;
+        }
         for node in &topo.nodes {
             let ns = self.ns_path(&node.name);
             let dir = self.node_dir(&node.name);
@@ -396,6 +402,36 @@ impl Lab {
             }
         }
         Ok(())
+    }
+
+    /// tcpdump on every OSPF interface; they stop with the namespaces.
+    fn start_captures(&mut self, dir: &Path) -> Result<(), LabError> {
+        std::fs::create_dir_all(dir).context(|| format!("create {}", dir.display()))?;
+        let topo = self.topology.clone();
+        let mut files = Vec::new();
+        for node in topo.nodes.iter().filter(|n| n.runs_ospf()) {
+            for e in topo.interfaces(&node.name).filter(|e| e.ospf.is_some()) {
+                let file = dir.join(format!("{}-{}.pcap", node.name, e.ifname));
+                let child = netns::command(&self.ns_path(&node.name), "tcpdump")
+                    .context(|| format!("{}: namespace", node.name))?
+                    .args(["-i", &e.ifname, "-U", "-s", "0", "-w"])
+                    .arg(&file)
+                    .args(["ip", "proto", "89"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context(|| "start tcpdump (apt-get install tcpdump)".into())?;
+                self.children.push(child);
+                files.push(file);
+            }
+        }
+        // tcpdump creates its file once it listens: wait for that, so the
+        // daemons' first packets are in it.
+        let all = wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
+            files.iter().all(|f| f.exists()).then_some(())
+        });
+        all.ok_or_else(|| LabError::Missing("tcpdump listening within 5 s".into()))
     }
 
     /// Starts the lab's HTTP server on `node` (port 80, all addresses) and
