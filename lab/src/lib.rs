@@ -4,6 +4,7 @@
 //! [`Lab::up`] builds a [`Topology`] and returns a guard that tears it all
 //! down again when dropped, on panic, or on SIGINT/SIGTERM.
 
+pub mod anycastd;
 pub mod bird;
 pub mod frr;
 pub mod net;
@@ -168,6 +169,8 @@ pub struct Lab {
     helper: Option<PathBuf>,
     children: Vec<Child>,
     detached: bool,
+    /// When the routing daemons were started.
+    pub routing_started: Option<Instant>,
 }
 
 fn check_prerequisites(topo: &Topology, opts: &LabOptions) -> Result<(), LabError> {
@@ -208,7 +211,11 @@ fn check_prerequisites(topo: &Topology, opts: &LabOptions) -> Result<(), LabErro
             }
         }
     }
-    if topo.nodes.iter().any(|n| n.http) {
+    if topo
+        .nodes
+        .iter()
+        .any(|n| n.http || n.implementation == Some(Implementation::Anycastd))
+    {
         match &opts.helper {
             Some(h) if h.exists() => {}
             Some(h) => return Err(LabError::Missing(format!("helper binary {}", h.display()))),
@@ -256,6 +263,7 @@ impl Lab {
             helper: opts.helper.clone(),
             children: Vec::new(),
             detached: false,
+            routing_started: None,
         };
         lab.build(opts.capture.as_deref())?;
         Ok(lab)
@@ -276,6 +284,7 @@ impl Lab {
             helper: std::env::current_exe().ok(),
             children: Vec::new(),
             detached: true,
+            routing_started: None,
         })
     }
 
@@ -378,27 +387,24 @@ impl Lab {
         if let Some(dir) = capture {
             self.start_captures(dir)?;
         }
+        // Services first, routing last: a route only appears once what it
+        // leads to answers, and the lab's timings start with the daemons.
+        for node in topo.nodes.iter().filter(|n| n.http) {
+            self.start_http(&node.name)?;
+        }
+        self.routing_started = Some(Instant::now());
         for node in &topo.nodes {
             let ns = self.ns_path(&node.name);
             let dir = self.node_dir(&node.name);
             match node.implementation {
-                Some(Implementation::Frr) => {
-                    frr::Frr::new(&dir.join("frr")).start(&ns, &topo, node)
-                }
-                Some(Implementation::Bird) => {
-                    bird::Bird::new(&dir.join("bird")).start(&ns, &topo, node)
-                }
-                None => Ok(()),
-            }
-            .context(|| {
-                format!(
-                    "{}: start {}",
-                    node.name,
-                    node.implementation.map_or("-".into(), |i| i.to_string())
-                )
-            })?;
-            if node.http {
-                self.start_http(&node.name)?;
+                Some(Implementation::Frr) => frr::Frr::new(&dir.join("frr"))
+                    .start(&ns, &topo, node)
+                    .context(|| format!("{}: start frr", node.name))?,
+                Some(Implementation::Bird) => bird::Bird::new(&dir.join("bird"))
+                    .start(&ns, &topo, node)
+                    .context(|| format!("{}: start bird", node.name))?,
+                Some(Implementation::Anycastd) => self.start_anycastd(&node.name)?,
+                None => {}
             }
         }
         Ok(())
@@ -513,6 +519,31 @@ impl Lab {
         bird::Bird::new(&self.node_dir(node).join("bird"))
     }
 
+    /// Starts (or restarts, after a kill) the anycastd daemon of a director.
+    pub fn start_anycastd(&mut self, node: &str) -> Result<(), LabError> {
+        let helper = self
+            .helper
+            .clone()
+            .ok_or_else(|| LabError::Missing("the anycastd binary (LabOptions::helper)".into()))?;
+        let n = self
+            .topology
+            .node(node)
+            .cloned()
+            .ok_or_else(|| LabError::Missing(format!("node {node}")))?;
+        let topo = self.topology.clone();
+        let child = self
+            .anycastd(node)
+            .start(&self.ns_path(node), &helper, &topo, &n)
+            .context(|| format!("{node}: start anycastd"))?;
+        self.children.push(child);
+        Ok(())
+    }
+
+    /// The anycastd daemon of a director whose implementation is anycastd.
+    pub fn anycastd(&self, node: &str) -> anycastd::Anycastd {
+        anycastd::Anycastd::new(&self.node_dir(node).join("anycastd"))
+    }
+
     fn implementation(&self, node: &str) -> Result<Implementation, LabError> {
         self.topology
             .node(node)
@@ -525,6 +556,7 @@ impl Lab {
         match self.implementation(node)? {
             Implementation::Frr => self.frr(node).neighbors(),
             Implementation::Bird => self.bird(node).neighbors(),
+            Implementation::Anycastd => self.anycastd(node).neighbors(),
         }
         .context(|| format!("{node}: OSPF neighbours"))
     }
@@ -560,6 +592,7 @@ impl Lab {
                 ["ospfd", "zebra"].iter().filter_map(|d| f.pid(d)).collect()
             }
             Implementation::Bird => self.bird(node).pid().into_iter().collect(),
+            Implementation::Anycastd => self.anycastd(node).pid().into_iter().collect(),
         })
     }
 

@@ -159,7 +159,7 @@ pub fn routing_crash(
 /// 200 requests, and the failover after one director's routing daemon dies.
 pub fn demo(lab: &mut Lab, out: &mut dyn FnMut(&str)) -> Result<(), LabError> {
     let cast = Cast::of(lab)?;
-    let start = Instant::now();
+    let start = lab.routing_started.unwrap_or_else(Instant::now);
     let n = cast.directors.len();
     out(&format!(
         "lab {}: {} nodes up; waiting for {n} directors to be Full with {}",

@@ -63,6 +63,8 @@ impl fmt::Display for Role {
 pub enum Implementation {
     Frr,
     Bird,
+    /// The anycastd daemon itself (directors only).
+    Anycastd,
 }
 
 impl fmt::Display for Implementation {
@@ -70,6 +72,7 @@ impl fmt::Display for Implementation {
         f.write_str(match self {
             Implementation::Frr => "frr",
             Implementation::Bird => "bird",
+            Implementation::Anycastd => "anycastd",
         })
     }
 }
@@ -377,10 +380,16 @@ fn ranges(given: Option<Vec<Spanned<String>>>, default: &str) -> Result<Vec<Ipv4
 
 impl Validator {
     fn run(mut self, raw: TopologyFile, text: &str) -> Result<Topology, Fail> {
-        if !valid_name(raw.name.get_ref()) {
+        let tname = raw.name.get_ref();
+        if tname.len() > 32
+            || !valid_name(&tname[..tname.len().min(12)])
+            || !tname
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err((
                 raw.name.span(),
-                "topology name must be 1-12 letters, digits or '-', starting with a letter".into(),
+                "topology name must be 1-32 letters, digits or '-', starting with a letter".into(),
             ));
         }
         self.link_ranges = ranges(raw.link_ranges, DEFAULT_LINK_RANGE)?;
@@ -489,8 +498,14 @@ impl Validator {
             (Role::Router | Role::Director, None) => {
                 return Err((
                     n.name.span(),
-                    format!("{} {name} needs an implementation (frr or bird)", n.role),
+                    format!(
+                        "{} {name} needs an implementation (frr, bird or anycastd)",
+                        n.role
+                    ),
                 ))
+            }
+            (Role::Router, Some(i)) if *i.get_ref() == Implementation::Anycastd => {
+                return Err((i.span(), "anycastd runs on directors, not routers".into()))
             }
             (Role::Router | Role::Director, Some(i)) => Some(i.into_inner()),
             (Role::Server | Role::Client, Some(i)) => {

@@ -6,12 +6,19 @@
 //! - `election`: DR/BDR election.
 //! - `linux` (feature `linux`): the thin tokio layer, raw socket and
 //!   rtnetlink interface discovery.
-//!
-//! The interface, neighbour and LSDB state machines are being written.
+//! - `instance`: the sans-IO speaker ([`instance::Instance`]), built from
+//!   `interface` (RFC 2328 9), `neighbor` (10), `lsdb` (12, 14), `flood`
+//!   (13) and `origin` (12.4, 13.4, RFC 6987).
 
 pub mod auth;
 pub mod election;
+mod flood;
+pub mod instance;
+pub mod interface;
 #[cfg(feature = "linux")]
 pub mod linux;
 pub mod lsa;
+mod lsdb;
+pub mod neighbor;
+mod origin;
 pub mod packet;

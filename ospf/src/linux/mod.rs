@@ -21,3 +21,4 @@ pub use socket::{
     malformed, Malformed, OspfSocket, Received, ALL_D_ROUTERS, ALL_SPF_ROUTERS, IPPROTO_OSPF,
     IPTOS_PREC_INTERNETCONTROL,
 };
+pub mod speaker;

@@ -1,0 +1,181 @@
+//! anycastd directors in the lab: a daemon config generated from the
+//! topology, the daemon started in the node's namespace, and its view read
+//! over its control socket.
+
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use serde_json::Value;
+
+use crate::netns;
+use crate::topology::{NetworkType, Node, OspfAuth, Topology};
+use crate::OspfNeighbor;
+
+#[derive(Debug, Clone)]
+pub struct Anycastd {
+    pub dir: PathBuf,
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl Anycastd {
+    pub fn new(dir: &Path) -> Anycastd {
+        Anycastd {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("anycastd.sock")
+    }
+
+    pub fn config(&self, topo: &Topology, node: &Node) -> String {
+        let mut c = String::new();
+        if let Some(rid) = topo.router_id(node) {
+            let _ = writeln!(c, "router_id = \"{rid}\"");
+        }
+        let _ = writeln!(
+            c,
+            "control_socket = {}",
+            quote(&self.socket().display().to_string())
+        );
+        let _ = writeln!(c, "\n[ospf]");
+        for e in topo.interfaces(&node.name) {
+            let Some(o) = &e.ospf else { continue };
+            let _ = writeln!(c, "\n[[ospf.interface]]\nname = {}", quote(&e.ifname));
+            let network = match o.network {
+                NetworkType::Broadcast => "broadcast",
+                NetworkType::PointToPoint => "point-to-point",
+            };
+            let _ = writeln!(
+                c,
+                "area = \"{}\"\nnetwork = \"{network}\"\nhello = {}\ndead = {}\nretransmit = {}\npriority = {}\ncost = {}\nmtu_ignore = {}",
+                o.area, o.hello, o.dead, o.retransmit, o.priority, o.cost, o.mtu_ignore
+            );
+            match &o.auth {
+                None => {}
+                Some(OspfAuth::Simple { key }) => {
+                    let _ = writeln!(c, "auth = {{ type = \"simple\", key = {} }}", quote(key));
+                }
+                Some(OspfAuth::Md5 { key_id, key }) => {
+                    let _ = writeln!(
+                        c,
+                        "auth = {{ type = \"md5\", key_id = {key_id}, key = {} }}",
+                        quote(key)
+                    );
+                }
+                Some(OspfAuth::HmacSha256 { key_id, key }) => {
+                    let _ = writeln!(
+                        c,
+                        "auth = {{ type = \"hmac-sha256\", key_id = {key_id}, key = {} }}",
+                        quote(key)
+                    );
+                }
+            }
+        }
+        for vip in &node.vips {
+            let _ = writeln!(c, "\n[[vip]]\naddress = \"{vip}\"");
+        }
+        c
+    }
+
+    /// Writes the config and starts `anycastd run` in namespace `ns`.
+    pub fn start(
+        &self,
+        ns: &Path,
+        helper: &Path,
+        topo: &Topology,
+        node: &Node,
+    ) -> io::Result<Child> {
+        std::fs::create_dir_all(&self.dir)?;
+        let conf = self.dir.join("anycastd.toml");
+        std::fs::write(&conf, self.config(topo, node))?;
+        let log = std::fs::File::create(self.dir.join("anycastd.log"))?;
+        let err = log.try_clone()?;
+        let mut cmd = netns::command(ns, helper)?;
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&conf)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        // SAFETY: setsid(2) is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                nix::unistd::setsid().map(|_| ()).map_err(io::Error::from)
+            });
+        }
+        let child = cmd.spawn()?;
+        std::fs::write(self.dir.join("anycastd.pid"), child.id().to_string())?;
+        Ok(child)
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("anycastd.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// One request on the control socket.
+    pub fn request(&self, req: &Value) -> io::Result<Value> {
+        let mut stream = std::os::unix::net::UnixStream::connect(self.socket())?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        let mut line = req.to_string();
+        line.push('\n');
+        stream.write_all(line.as_bytes())?;
+        let mut reply = String::new();
+        BufReader::new(stream).read_line(&mut reply)?;
+        let v: Value = serde_json::from_str(&reply)
+            .map_err(|e| io::Error::other(format!("control reply: {e}")))?;
+        match v.get("error").and_then(Value::as_str) {
+            Some(e) => Err(io::Error::other(e.to_string())),
+            None => Ok(v),
+        }
+    }
+
+    pub fn neighbors(&self) -> io::Result<Vec<OspfNeighbor>> {
+        let v = self.request(&serde_json::json!({"cmd": "show-ospf-neighbor"}))?;
+        parse_neighbors(&v)
+    }
+}
+
+/// Parses the control socket's `show-ospf-neighbor` reply.
+pub fn parse_neighbors(v: &Value) -> io::Result<Vec<OspfNeighbor>> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| io::Error::other("neighbour list is not an array"))?;
+    let field = |n: &Value, k: &str| {
+        n.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    list.iter()
+        .map(|n| {
+            let state = field(n, "state");
+            let (state, role) = match state.split_once('/') {
+                Some((s, r)) => (s.to_string(), Some(r.to_string())),
+                None => (state, None),
+            };
+            Ok(OspfNeighbor {
+                router_id: field(n, "router_id")
+                    .parse()
+                    .map_err(|e| io::Error::other(format!("router_id: {e}")))?,
+                state,
+                role,
+                address: field(n, "address")
+                    .parse()
+                    .map_err(|e| io::Error::other(format!("address: {e}")))?,
+                ifname: field(n, "interface"),
+                dead_ms: n.get("dead_ms").and_then(Value::as_u64),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,620 @@
+//! The flooding procedure (RFC 2328 section 13): receiving Link State
+//! Updates (13), installing (13.2), flooding out (13.3), acknowledging
+//! (13.5, 13.7), retransmitting (13.6), and aging LSAs out and removing
+//! them from the database (14).
+//!
+//! Everything a single input produces for one interface or neighbour is
+//! queued and sent by [`Instance::flush_output`] in as few packets as the
+//! MTU allows.
+
+use std::cmp::Ordering;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use crate::instance::{IfaceId, Instance};
+use crate::interface::{IsmState, OSPF_HEADER_LEN};
+use crate::lsa::{
+    LsaHeader, LsaKey, LsaType, RawLsa, LSA_HEADER_LEN, MAX_AGE, MAX_SEQUENCE_NUMBER,
+    MIN_LS_ARRIVAL,
+};
+use crate::lsdb::{lsa_type_known, same_instance, LsaEntry};
+use crate::neighbor::{NsmEvent, NsmState};
+use crate::packet::{LinkStateAck, LinkStateUpdate, PacketBody};
+
+/// One entry of a link state retransmission list (RFC 2328 13.3, 13.6).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RxmtEntry {
+    /// The instance that must be acknowledged.
+    pub(crate) header: LsaHeader,
+    /// When it was last sent to the neighbour.
+    pub(crate) sent: Instant,
+}
+
+/// "# LSAs" field of a Link State Update (RFC 2328 A.3.5).
+const LSU_FIXED_LEN: usize = 4;
+
+fn min_ls_arrival() -> Duration {
+    Duration::from_secs(u64::from(MIN_LS_ARRIVAL))
+}
+
+impl Instance {
+    /// Receives a Link State Update (RFC 2328 13).
+    pub(crate) fn recv_ls_update(
+        &mut self,
+        now: Instant,
+        iid: IfaceId,
+        addr: Ipv4Addr,
+        lsu: LinkStateUpdate,
+    ) {
+        let Some(iface) = self.ifaces.get(&iid) else {
+            return;
+        };
+        let area_id = iface.cfg.area;
+        if self
+            .nbr_state(iid, addr)
+            .is_none_or(|s| s < NsmState::Exchange)
+        {
+            // 13: updates are only accepted from neighbours in Exchange or
+            // beyond.
+            self.count("bad-state");
+            return;
+        }
+        let mut answered: Option<u64> = None;
+        for raw in lsu.lsas {
+            // BadLSReq below resets the neighbour: stop there.
+            if self
+                .nbr_state(iid, addr)
+                .is_none_or(|s| s < NsmState::Exchange)
+            {
+                break;
+            }
+            // 13 step 1: the LSA checksum.
+            if !raw.verify_checksum() {
+                self.count("bad-lsa-checksum");
+                continue;
+            }
+            let hdr = *raw.header();
+            // 13 step 2: a type we do not know (or type 7 outside an NSSA).
+            if !lsa_type_known(hdr.lsa_type) {
+                self.count("bad-lsa-type");
+                continue;
+            }
+            let key = hdr.key();
+            let batch = self
+                .nbr_mut(iid, addr)
+                .and_then(|n| n.requested.get(&key).copied());
+            let db = self
+                .areas
+                .get(&area_id)
+                .and_then(|a| a.lsdb.get_on(&key, iid))
+                .map(|e| (e.header(now), e.from_flooding, e.installed, e.sent_back));
+            // 13 step 4: a MaxAge LSA we do not have, while no database
+            // exchange is running: acknowledge and drop it.
+            if hdr.is_max_age() && db.is_none() && !self.any_exchanging() {
+                if let Some(n) = self.nbr_mut(iid, addr) {
+                    n.direct_acks.push(hdr);
+                }
+                continue;
+            }
+            let cmp = db.map(|(h, ..)| hdr.compare_instance(&h));
+            let on_request_list = self
+                .nbr_mut(iid, addr)
+                .is_some_and(|n| n.ls_request.contains_key(&key));
+            match cmp {
+                // 13 step 5: no copy, or the received one is newer.
+                None | Some(Ordering::Greater) => {
+                    // 5a: MinLSArrival for copies received by flooding.
+                    if let Some((_, true, installed, _)) = db {
+                        if now.saturating_duration_since(installed) < min_ls_arrival() {
+                            self.count("min-ls-arrival");
+                            continue;
+                        }
+                    }
+                    // 5c, 5d: out of the retransmission lists, installed.
+                    let scope = (hdr.lsa_type == LsaType::OPAQUE_LINK_LOCAL).then_some(iid);
+                    self.install_lsa(now, area_id, raw, true, scope);
+                    // 5b: flood it on.
+                    let flooded_back = self.flood(now, area_id, key, Some((iid, addr)));
+                    // 5e: acknowledge (13.5 table 19).
+                    if !flooded_back {
+                        self.delayed_ack_unless_backup(now, iid, addr, hdr, false);
+                    }
+                    // 5f: our own LSA came back newer (13.4).
+                    if self.is_self_originated(&key) {
+                        self.self_lsa_received(area_id, key);
+                    }
+                    if let Some(b) = batch {
+                        let still = self
+                            .nbr_mut(iid, addr)
+                            .is_some_and(|n| n.ls_request.contains_key(&key));
+                        if !still {
+                            answered = Some(answered.map_or(b, |a| a.max(b)));
+                        }
+                    }
+                }
+                // 13 step 6: not newer, yet we asked for it: the exchange
+                // went wrong.
+                _ if on_request_list => {
+                    self.count("bad-ls-update");
+                    self.nsm(now, iid, addr, NsmEvent::BadLsReq);
+                    return;
+                }
+                // 13 step 7: the same instance.
+                Some(Ordering::Equal) => {
+                    let implied = self
+                        .nbr_mut(iid, addr)
+                        .is_some_and(|n| n.rxmt.remove(&key).is_some());
+                    if implied {
+                        // 7a: an implied acknowledgement; only a Backup
+                        // acknowledges it (to the DR's benefit).
+                        self.delayed_ack_unless_backup(now, iid, addr, hdr, true);
+                    } else if let Some(n) = self.nbr_mut(iid, addr) {
+                        // 7b: a direct acknowledgement.
+                        n.direct_acks.push(hdr);
+                    }
+                }
+                // 13 step 8: ours is newer.
+                Some(Ordering::Less) => {
+                    let Some((ours, _, _, sent_back)) = db else {
+                        continue;
+                    };
+                    // A MaxAge copy at MaxSequenceNumber is being flushed
+                    // for a wrap: let it go.
+                    if ours.is_max_age() && ours.seq == MAX_SEQUENCE_NUMBER {
+                        continue;
+                    }
+                    if sent_back
+                        .is_some_and(|t| now.saturating_duration_since(t) < min_ls_arrival())
+                    {
+                        continue;
+                    }
+                    self.send_back(now, area_id, iid, addr, key);
+                }
+            }
+        }
+        if let Some(b) = answered {
+            // Progress: requests from earlier batches still unanswered were
+            // most likely lost; ask again now rather than after
+            // RxmtInterval, and top the window up.
+            let rxmt = self.ifaces.get(&iid).map(|i| i.rxmt_interval());
+            if let Some(n) = self.nbr_mut(iid, addr) {
+                let again: Vec<LsaKey> = n
+                    .requested
+                    .iter()
+                    .filter(|(_, &batch)| batch < b)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in &again {
+                    n.requested.remove(k);
+                }
+                if let Some(r) = rxmt {
+                    n.lsr_rxmt_due = Some(now + r);
+                }
+                self.send_ls_requests(now, iid, addr, again);
+            }
+        }
+        self.check_loading_done(now, area_id);
+    }
+
+    /// 13.5: a delayed acknowledgement, except that in state Backup only
+    /// LSAs from the DR are acknowledged. `implied` marks 13 step 7a where
+    /// the other states send nothing.
+    fn delayed_ack_unless_backup(
+        &mut self,
+        now: Instant,
+        iid: IfaceId,
+        from: Ipv4Addr,
+        hdr: LsaHeader,
+        implied: bool,
+    ) {
+        let Some(iface) = self.ifaces.get_mut(&iid) else {
+            return;
+        };
+        let send = if iface.state == IsmState::Backup {
+            from == iface.dr
+        } else {
+            !implied
+        };
+        if send {
+            iface.delayed_acks.push(hdr);
+            if iface.delayed_ack_due.is_none() {
+                iface.delayed_ack_due = Some(now + iface.delayed_ack_delay());
+            }
+        }
+    }
+
+    /// 13 step 8: sends our newer copy straight back to the neighbour.
+    fn send_back(
+        &mut self,
+        now: Instant,
+        area_id: Ipv4Addr,
+        iid: IfaceId,
+        addr: Ipv4Addr,
+        key: LsaKey,
+    ) {
+        let Some(iface) = self.ifaces.get_mut(&iid) else {
+            return;
+        };
+        let delay = iface.cfg.transmit_delay;
+        let Some(entry) = self
+            .areas
+            .get_mut(&area_id)
+            .and_then(|a| a.lsdb.get_mut(&key))
+        else {
+            return;
+        };
+        entry.sent_back = Some(now);
+        let raw = entry.to_send(now, delay);
+        if let Some(n) = iface.neighbors.get_mut(&addr) {
+            n.pending_lsu.push(raw);
+        }
+    }
+
+    /// True if any neighbour is in Exchange or Loading (RFC 2328 13 step 4,
+    /// 14).
+    pub(crate) fn any_exchanging(&self) -> bool {
+        self.ifaces.values().any(|i| {
+            i.neighbors
+                .values()
+                .any(|n| matches!(n.state, NsmState::Exchange | NsmState::Loading))
+        })
+    }
+
+    /// Installs an LSA (RFC 2328 13.2) after taking the previous instance
+    /// off every retransmission list (13 step 5c).
+    pub(crate) fn install_lsa(
+        &mut self,
+        now: Instant,
+        area_id: Ipv4Addr,
+        raw: RawLsa,
+        from_flooding: bool,
+        scope: Option<IfaceId>,
+    ) {
+        let key = raw.header().key();
+        for iface in self.ifaces.values_mut().filter(|i| i.cfg.area == area_id) {
+            for n in iface.neighbors.values_mut() {
+                n.rxmt.remove(&key);
+            }
+        }
+        let rid = self.config.router_id;
+        if let Some(area) = self.areas.get_mut(&area_id) {
+            area.lsdb
+                .install(LsaEntry::new(raw, now, from_flooding, scope), rid, now);
+        }
+    }
+
+    /// Floods the database copy of `key` (RFC 2328 13.3). `from` is the
+    /// interface and neighbour it came from, `None` for our own LSAs and
+    /// LSAs we aged out. Returns true if it was flooded back out of the
+    /// receiving interface.
+    pub(crate) fn flood(
+        &mut self,
+        now: Instant,
+        area_id: Ipv4Addr,
+        key: LsaKey,
+        from: Option<(IfaceId, Ipv4Addr)>,
+    ) -> bool {
+        let Some(entry) = self.areas.get(&area_id).and_then(|a| a.lsdb.get(&key)) else {
+            return false;
+        };
+        let header = entry.header(now);
+        let opaque = key.lsa_type.is_opaque();
+        let mut flooded_back = false;
+        for (iid, iface) in self.ifaces.iter_mut() {
+            // Eligible interfaces: those of the area; for link-local
+            // opaque LSAs, only the one they belong to.
+            if iface.cfg.area != area_id || iface.state == IsmState::Down || !entry.visible_on(*iid)
+            {
+                continue;
+            }
+            let rxmt = iface.rxmt_interval();
+            let mut added = false;
+            for n in iface.neighbors.values_mut() {
+                // 13.3 (1a): neighbours below Exchange get nothing.
+                if n.state < NsmState::Exchange || (opaque && !n.opaque_capable()) {
+                    continue;
+                }
+                // 13.3 (1b): compare with what the neighbour was about to
+                // send us.
+                if matches!(n.state, NsmState::Exchange | NsmState::Loading) {
+                    if let Some(req) = n.ls_request.get(&key) {
+                        match header.compare_instance(req) {
+                            Ordering::Less => continue,
+                            Ordering::Equal => {
+                                n.ls_request.remove(&key);
+                                continue;
+                            }
+                            Ordering::Greater => {
+                                n.ls_request.remove(&key);
+                            }
+                        }
+                    }
+                }
+                // 13.3 (1c): not back to the sender.
+                if from == Some((*iid, n.addr)) {
+                    continue;
+                }
+                // 13.3 (1d): on the retransmission list.
+                n.rxmt.insert(key, RxmtEntry { header, sent: now });
+                if n.rxmt_due.is_none() {
+                    n.rxmt_due = Some(now + rxmt);
+                }
+                added = true;
+            }
+            // 13.3 (2): no neighbour needs it here.
+            if !added {
+                continue;
+            }
+            if let Some((from_iid, from_addr)) = from {
+                if from_iid == *iid {
+                    // 13.3 (3): received from the DR or BDR, which floods
+                    // it on the network itself.
+                    if from_addr == iface.dr || from_addr == iface.bdr {
+                        continue;
+                    }
+                    // 13.3 (4): a Backup leaves it to the DR.
+                    if iface.state == IsmState::Backup {
+                        continue;
+                    }
+                    flooded_back = true;
+                }
+            }
+            // 13.3 (5): out of the interface, age + InfTransDelay.
+            iface
+                .flood_queue
+                .push(entry.to_send(now, iface.cfg.transmit_delay));
+        }
+        flooded_back
+    }
+
+    /// Receives a Link State Acknowledgment (RFC 2328 13.7).
+    pub(crate) fn recv_ls_ack(
+        &mut self,
+        _now: Instant,
+        iid: IfaceId,
+        addr: Ipv4Addr,
+        ack: LinkStateAck,
+    ) {
+        let Some(n) = self.nbr_mut(iid, addr) else {
+            return;
+        };
+        if n.state < NsmState::Exchange {
+            self.count("bad-state");
+            return;
+        }
+        for h in &ack.lsa_headers {
+            let key = h.key();
+            if n.rxmt
+                .get(&key)
+                .is_some_and(|e| e.header.compare_instance(h) == Ordering::Equal)
+            {
+                n.rxmt.remove(&key);
+            }
+        }
+        if n.rxmt.is_empty() {
+            n.rxmt_due = None;
+        }
+    }
+
+    /// The retransmission timer of a neighbour (RFC 2328 13.6): every LSA
+    /// unacknowledged for RxmtInterval is sent again, directly.
+    pub(crate) fn retransmit_lsas(&mut self, now: Instant, iid: IfaceId, addr: Ipv4Addr) {
+        let Some(iface) = self.ifaces.get_mut(&iid) else {
+            return;
+        };
+        let rxmt = iface.rxmt_interval();
+        let delay = iface.cfg.transmit_delay;
+        let Some(area) = self.areas.get(&iface.cfg.area) else {
+            return;
+        };
+        let Some(n) = iface.neighbors.get_mut(&addr) else {
+            return;
+        };
+        let mut next: Option<Instant> = None;
+        let mut stale = Vec::new();
+        let mut again = Vec::new();
+        for (key, e) in n.rxmt.iter_mut() {
+            if e.sent + rxmt <= now {
+                match area.lsdb.get_on(key, iid) {
+                    Some(db) if same_instance(&db.header(now), &e.header) => {
+                        again.push(db.to_send(now, delay));
+                        e.sent = now;
+                    }
+                    // The instance on the list is gone from the database.
+                    _ => {
+                        stale.push(*key);
+                        continue;
+                    }
+                }
+            }
+            let due = e.sent + rxmt;
+            next = Some(next.map_or(due, |t| t.min(due)));
+        }
+        for k in stale {
+            n.rxmt.remove(&k);
+        }
+        n.rxmt_due = next;
+        n.pending_lsu.extend(again);
+    }
+
+    /// The delayed-ack timer of an interface (RFC 2328 13.5).
+    pub(crate) fn send_delayed_acks(&mut self, now: Instant, iid: IfaceId) {
+        let Some(iface) = self.ifaces.get_mut(&iid) else {
+            return;
+        };
+        iface.delayed_ack_due = None;
+        let acks = std::mem::take(&mut iface.delayed_acks);
+        let dst = iface.flood_dst();
+        let per_packet = ((iface.max_packet_len() - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
+        for chunk in acks.chunks(per_packet) {
+            let body = PacketBody::LinkStateAck(LinkStateAck {
+                lsa_headers: chunk.to_vec(),
+            });
+            self.send(now, iid, dst, body);
+        }
+    }
+
+    /// Neighbours in Loading with nothing left to request are Full
+    /// (LoadingDone, RFC 2328 10.3, 10.9).
+    pub(crate) fn check_loading_done(&mut self, now: Instant, area_id: Ipv4Addr) {
+        let done: Vec<(IfaceId, Ipv4Addr)> = self
+            .ifaces
+            .iter()
+            .filter(|(_, i)| i.cfg.area == area_id)
+            .flat_map(|(iid, i)| {
+                i.neighbors
+                    .values()
+                    .filter(|n| n.state == NsmState::Loading && n.ls_request.is_empty())
+                    .map(move |n| (*iid, n.addr))
+            })
+            .collect();
+        for (iid, addr) in done {
+            self.nsm(now, iid, addr, NsmEvent::LoadingDone);
+        }
+    }
+
+    /// An LSA timer fired: our own LSA is due for refresh (origin handles
+    /// it), anyone else's has reached MaxAge and is flooded (RFC 2328 14).
+    pub(crate) fn lsa_timer_fired(&mut self, now: Instant, area_id: Ipv4Addr, key: LsaKey) {
+        let rid = self.config.router_id;
+        let Some(area) = self.areas.get_mut(&area_id) else {
+            return;
+        };
+        let Some(entry) = area.lsdb.get(&key) else {
+            return;
+        };
+        if entry.is_max_age(now) && entry.raw.header().is_max_age() {
+            return;
+        }
+        if !entry.from_flooding && key.advertising_router == rid {
+            area.self_orig.entry(key).or_default().refresh = true;
+            return;
+        }
+        let raw = entry.raw.with_age(MAX_AGE);
+        let scope = entry.iface;
+        self.install_lsa(now, area_id, raw, false, scope);
+        self.flood(now, area_id, key, None);
+    }
+
+    /// Removes MaxAge LSAs that no neighbour still has to acknowledge, once
+    /// no database exchange is running (RFC 2328 14).
+    pub(crate) fn sweep_max_age(&mut self) {
+        if self.any_exchanging() {
+            return;
+        }
+        let ifaces = &self.ifaces;
+        for area in self.areas.values_mut() {
+            if area.lsdb.max_age.is_empty() {
+                continue;
+            }
+            let id = area.id;
+            let removable: Vec<LsaKey> = area
+                .lsdb
+                .max_age
+                .iter()
+                .filter(|k| {
+                    !ifaces
+                        .values()
+                        .filter(|i| i.cfg.area == id)
+                        .any(|i| i.neighbors.values().any(|n| n.rxmt.contains_key(k)))
+                })
+                .copied()
+                .collect();
+            for k in removable {
+                area.lsdb.remove(&k);
+            }
+        }
+    }
+
+    /// Sends everything queued by the current input: flooded LSAs per
+    /// interface, direct acknowledgements and unicast updates per
+    /// neighbour, packed up to the MTU.
+    pub(crate) fn flush_output(&mut self, now: Instant) {
+        let ids: Vec<IfaceId> = self.ifaces.keys().copied().collect();
+        for iid in ids {
+            let Some(iface) = self.ifaces.get_mut(&iid) else {
+                continue;
+            };
+            let max_len = iface.max_packet_len();
+            let flood = std::mem::take(&mut iface.flood_queue);
+            let flood_dst = iface.flood_dst();
+            let mut per_nbr = Vec::new();
+            for n in iface.neighbors.values_mut() {
+                if n.direct_acks.is_empty() && n.pending_lsu.is_empty() {
+                    continue;
+                }
+                per_nbr.push((
+                    n.addr,
+                    std::mem::take(&mut n.direct_acks),
+                    std::mem::take(&mut n.pending_lsu),
+                ));
+            }
+            let area_id = iface.cfg.area;
+            let per_nbr: Vec<_> = per_nbr
+                .into_iter()
+                .map(|(a, acks, lsus)| (iface.neighbor_dst(a), acks, lsus))
+                .collect();
+            if !flood.is_empty() {
+                self.send_lsus(now, iid, area_id, flood_dst, flood, max_len);
+            }
+            for (dst, acks, lsus) in per_nbr {
+                let per_packet = ((max_len - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
+                for chunk in acks.chunks(per_packet) {
+                    let body = PacketBody::LinkStateAck(LinkStateAck {
+                        lsa_headers: chunk.to_vec(),
+                    });
+                    self.send(now, iid, dst, body);
+                }
+                if !lsus.is_empty() {
+                    self.send_lsus(now, iid, area_id, dst, lsus, max_len);
+                }
+            }
+        }
+    }
+
+    /// Packs LSAs into Link State Updates no longer than `max_len` (an LSA
+    /// too big for any goes alone and relies on IP fragmentation), and
+    /// notes when our own LSAs left, for origination pacing.
+    fn send_lsus(
+        &mut self,
+        now: Instant,
+        iid: IfaceId,
+        area_id: Ipv4Addr,
+        dst: Ipv4Addr,
+        lsas: Vec<RawLsa>,
+        max_len: usize,
+    ) {
+        let rid = self.config.router_id;
+        if let Some(area) = self.areas.get_mut(&area_id) {
+            for l in lsas.iter().filter(|l| l.header().advertising_router == rid) {
+                area.self_orig.entry(l.header().key()).or_default().last_out = Some(now);
+            }
+        }
+        let room = max_len.saturating_sub(OSPF_HEADER_LEN + LSU_FIXED_LEN);
+        let mut batch: Vec<RawLsa> = Vec::new();
+        let mut used = 0usize;
+        for l in lsas {
+            let len = l.as_bytes().len();
+            if !batch.is_empty() && used + len > room {
+                let lsas = std::mem::take(&mut batch);
+                self.send(
+                    now,
+                    iid,
+                    dst,
+                    PacketBody::LinkStateUpdate(LinkStateUpdate { lsas }),
+                );
+                used = 0;
+            }
+            used += len;
+            batch.push(l);
+        }
+        if !batch.is_empty() {
+            self.send(
+                now,
+                iid,
+                dst,
+                PacketBody::LinkStateUpdate(LinkStateUpdate { lsas: batch }),
+            );
+        }
+    }
+}

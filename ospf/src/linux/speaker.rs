@@ -1,0 +1,230 @@
+//! The tokio loop around the sans-IO [`Instance`]: packets in from the raw
+//! socket, timers from `poll_timeout`, commands from the daemon; packets out
+//! to the socket. Everything OSPF decides happens inside the instance.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{links, malformed, LinkInfo, OspfSocket, ALL_D_ROUTERS, ALL_SPF_ROUTERS};
+use crate::auth::AuthConfig;
+use crate::instance::{
+    Config, Event, IfaceId, Instance, InterfaceConfig, InterfaceInfo, IsmState, NeighborInfo,
+    NetworkType,
+};
+use crate::lsa::LsaHeader;
+
+/// One interface the speaker runs on, named as the kernel names it; its
+/// index, address and MTU are read from the kernel at start.
+#[derive(Debug, Clone)]
+pub struct SpeakerInterface {
+    pub name: String,
+    pub area: Ipv4Addr,
+    pub network: NetworkType,
+    pub hello_interval: u16,
+    pub dead_interval: u32,
+    pub retransmit_interval: u16,
+    pub priority: u8,
+    pub cost: u16,
+    pub mtu_ignore: bool,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpeakerConfig {
+    pub instance: Config,
+    pub interfaces: Vec<SpeakerInterface>,
+    /// VIPs advertised from the start: (area, address, cost).
+    pub vips: Vec<(Ipv4Addr, Ipv4Addr, u16)>,
+}
+
+/// What the daemon can ask of a running speaker.
+#[derive(Debug)]
+pub enum Command {
+    Advertise {
+        area: Ipv4Addr,
+        vip: Ipv4Addr,
+        cost: u16,
+    },
+    Withdraw {
+        vip: Ipv4Addr,
+    },
+    StubRouter(bool),
+    Interfaces(oneshot::Sender<Vec<InterfaceInfo>>),
+    Neighbors(oneshot::Sender<Vec<NeighborInfo>>),
+    Database(oneshot::Sender<Vec<(Ipv4Addr, LsaHeader)>>),
+    Counters(oneshot::Sender<BTreeMap<&'static str, u64>>),
+    /// Flush what we originated, then stop; answered when done.
+    Shutdown(oneshot::Sender<()>),
+}
+
+fn wall_clock_secs() -> u32 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+fn interface_config(i: &SpeakerInterface, link: &LinkInfo) -> io::Result<InterfaceConfig> {
+    let (addr, prefix_len) = link
+        .addrs
+        .first()
+        .copied()
+        .ok_or_else(|| io::Error::other(format!("interface {} has no IPv4 address", i.name)))?;
+    Ok(InterfaceConfig {
+        name: i.name.clone(),
+        ifindex: link.ifindex,
+        addr,
+        prefix_len,
+        mtu: u16::try_from(link.mtu).unwrap_or(u16::MAX),
+        area: i.area,
+        network: i.network,
+        hello_interval: i.hello_interval,
+        dead_interval: i.dead_interval,
+        retransmit_interval: i.retransmit_interval,
+        transmit_delay: 1,
+        priority: i.priority,
+        cost: i.cost,
+        mtu_ignore: i.mtu_ignore,
+        auth: i.auth.clone(),
+    })
+}
+
+/// Runs the speaker until a [`Command::Shutdown`] completes or the command
+/// channel closes (which also flushes first). Call it inside a tokio
+/// runtime on a thread in the wanted network namespace.
+pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> io::Result<()> {
+    let (conn, handle, _) = rtnetlink::new_connection()?;
+    let conn_task = tokio::spawn(conn);
+    let kernel = links(&handle).await;
+    conn_task.abort();
+    let kernel = kernel?;
+
+    let sock = OspfSocket::new()?;
+    let start = Instant::now();
+    let mut inst = Instance::new(cfg.instance.clone(), start, wall_clock_secs());
+    let mut ifaces: BTreeMap<IfaceId, u32> = BTreeMap::new();
+    for i in &cfg.interfaces {
+        let link = kernel
+            .iter()
+            .find(|l| l.name == i.name)
+            .ok_or_else(|| io::Error::other(format!("no interface {}", i.name)))?;
+        if !link.up {
+            tracing::warn!(interface = %i.name, "interface is down; OSPF starts on it anyway");
+        }
+        sock.join(link.ifindex, ALL_SPF_ROUTERS)?;
+        let id = inst.add_interface(start, interface_config(i, link)?);
+        ifaces.insert(id, link.ifindex);
+        tracing::info!(interface = %i.name, ifindex = link.ifindex, "OSPF enabled");
+    }
+    for (area, vip, cost) in &cfg.vips {
+        inst.advertise_vip(start, *area, *vip, *cost);
+    }
+
+    let mut buf = vec![0u8; 65536];
+    let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
+    let mut shutting_down = false;
+    let mut commands_open = true;
+    loop {
+        while let Some(t) = inst.poll_transmit() {
+            if let Err(e) = sock.send(t.ifindex, t.src, t.dst, &t.bytes).await {
+                tracing::debug!(error = %e, dst = %t.dst, "send failed");
+            }
+        }
+        while let Some(ev) = inst.poll_event() {
+            match ev {
+                Event::InterfaceState {
+                    iface,
+                    name,
+                    from,
+                    to,
+                } => {
+                    tracing::info!(interface = %name, %from, %to, "interface state");
+                    let dr_role = |s: IsmState| matches!(s, IsmState::DR | IsmState::Backup);
+                    if let Some(&ifindex) = ifaces.get(&iface) {
+                        let r = match (dr_role(from), dr_role(to)) {
+                            (false, true) => sock.join(ifindex, ALL_D_ROUTERS),
+                            (true, false) => sock.leave(ifindex, ALL_D_ROUTERS),
+                            _ => Ok(()),
+                        };
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "AllDRouters membership");
+                        }
+                    }
+                }
+                Event::NeighborState {
+                    router_id,
+                    addr,
+                    from,
+                    to,
+                    ..
+                } => {
+                    tracing::info!(neighbor = %router_id, %addr, %from, %to, "neighbor state");
+                }
+            }
+        }
+        if shutting_down && inst.is_shut_down() {
+            if let Some(reply) = shutdown_reply.take() {
+                let _ = reply.send(());
+            }
+            return Ok(());
+        }
+        let deadline = inst
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = sock.recv(&mut buf) => match r {
+                Ok(rx) => {
+                    if let Some(payload) = buf.get(rx.payload.clone()) {
+                        inst.handle_packet(Instant::now(), rx.ifindex, rx.src, rx.dst, payload);
+                    }
+                }
+                Err(e) if malformed(&e).is_some() => tracing::debug!(error = %e, "malformed IP packet"),
+                Err(e) => return Err(e),
+            },
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                inst.handle_timeout(Instant::now());
+            }
+            cmd = commands.recv(), if commands_open => {
+                let now = Instant::now();
+                match cmd {
+                    None => {
+                        commands_open = false;
+                        shutting_down = true;
+                        inst.shutdown(now);
+                    }
+                    Some(Command::Shutdown(reply)) => {
+                        shutting_down = true;
+                        shutdown_reply = Some(reply);
+                        inst.shutdown(now);
+                    }
+                    Some(c) => answer(&mut inst, now, c),
+                }
+            }
+        }
+    }
+}
+
+fn answer(inst: &mut Instance, now: Instant, cmd: Command) {
+    match cmd {
+        Command::Advertise { area, vip, cost } => inst.advertise_vip(now, area, vip, cost),
+        Command::Withdraw { vip } => inst.withdraw_vip(now, vip),
+        Command::StubRouter(on) => inst.set_stub_router(now, on),
+        Command::Interfaces(r) => {
+            let _ = r.send(inst.interfaces(now));
+        }
+        Command::Neighbors(r) => {
+            let _ = r.send(inst.neighbors(now));
+        }
+        Command::Database(r) => {
+            let _ = r.send(inst.database(now));
+        }
+        Command::Counters(r) => {
+            let _ = r.send(inst.drop_counters().clone());
+        }
+        Command::Shutdown(_) => {}
+    }
+}

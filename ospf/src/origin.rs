@@ -1,0 +1,405 @@
+//! Origination of our own LSAs (RFC 2328 12.4): the Router-LSA of each
+//! area (12.4.1) with one stub link per advertised VIP, the Network-LSA of
+//! each network where we are DR (12.4.2), stub-router mode (RFC 6987),
+//! sequence numbers and their wrap (12.1.6), refresh (12.4 LSRefreshTime),
+//! flushing (14.1) and our own LSAs received back from others (13.4).
+//!
+//! The whole module is "compute what we should advertise, compare with
+//! what we advertise": [`Instance::run_origination`] runs after every
+//! input and every timer, so no change can be lost, only delayed.
+//!
+//! Pacing is for the routers' sake: they accept a new instance of an LSA
+//! at most once per MinLSArrival (RFC 2328 13 step 5a) and silently drop
+//! the others until our retransmission, seconds later. So an instance is
+//! never sent less than `Config::min_ls_interval` after the previous
+//! instance of the same LSA left us (flooded, retransmitted or answered to
+//! a request). Two exceptions, both safe: a newer copy of our own LSA
+//! received from a neighbour (13.4) is superseded at once, and the first
+//! Router-LSA of an area waits for the adjacency that shapes it (the
+//! "gate"), so that the first instance the routers see is already right.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use crate::instance::Instance;
+use crate::interface::{IsmState, NetworkType};
+use crate::lsa::{
+    Lsa, LsaBody, LsaHeader, LsaKey, LsaType, NetworkLsa, Options, RouterFlags, RouterLink,
+    RouterLinkType, RouterLsa, INITIAL_SEQUENCE_NUMBER, MAX_AGE, MAX_SEQUENCE_NUMBER,
+};
+use crate::neighbor::NsmState;
+
+/// RFC 6987 MaxLinkMetric: transit and point-to-point links in stub-router
+/// mode.
+pub const MAX_LINK_METRIC: u16 = 0xffff;
+
+/// An advertised VIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Vip {
+    pub(crate) area: Ipv4Addr,
+    pub(crate) cost: u16,
+}
+
+/// State of one LSA we originate (or once originated).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SelfOrig {
+    /// Contents of our live instance; `None` if none (never originated,
+    /// flushed, or superseded by a copy from a previous life).
+    pub(crate) body: Option<LsaBody>,
+    /// Last sequence number we used.
+    pub(crate) last_seq: Option<i32>,
+    /// Last time an instance of this LSA left us in an update.
+    pub(crate) last_out: Option<Instant>,
+    /// When pacing allows the next instance, if one is waiting.
+    pub(crate) retry_at: Option<Instant>,
+    /// LSRefreshTime has passed: originate again even if unchanged.
+    pub(crate) refresh: bool,
+    /// Instances (and flushes) originated, for tests and statistics.
+    pub(crate) originated: u64,
+}
+
+impl Instance {
+    /// True while stub-router mode (RFC 6987) is on.
+    pub(crate) fn stub_router_active(&self, now: Instant) -> bool {
+        self.stub_router || self.stub_router_until.is_some_and(|t| now < t)
+    }
+
+    /// The key of our Router-LSA (Link State ID = our Router ID, 12.4.1).
+    pub(crate) fn router_lsa_key(&self) -> LsaKey {
+        LsaKey {
+            lsa_type: LsaType::ROUTER,
+            link_state_id: self.config.router_id,
+            advertising_router: self.config.router_id,
+        }
+    }
+
+    /// RFC 2328 13.4: LSAs whose Advertising Router is us, and
+    /// Network-LSAs whose Link State ID is one of our addresses.
+    pub(crate) fn is_self_originated(&self, key: &LsaKey) -> bool {
+        key.advertising_router == self.config.router_id
+            || (key.lsa_type == LsaType::NETWORK
+                && self
+                    .ifaces
+                    .values()
+                    .any(|i| i.cfg.addr == key.link_state_id))
+    }
+
+    /// 13 step 5f: a newer instance of one of our LSAs was installed from
+    /// flooding. The next [`Instance::run_origination`] supersedes it with
+    /// a higher sequence number (or flushes it if we no longer originate
+    /// it), without waiting for pacing.
+    pub(crate) fn self_lsa_received(&mut self, area_id: Ipv4Addr, key: LsaKey) {
+        if let Some(area) = self.areas.get_mut(&area_id) {
+            area.self_orig.entry(key).or_default();
+        }
+    }
+
+    /// Our Router-LSA body for an area (RFC 2328 12.4.1).
+    fn router_lsa_body(&self, area_id: Ipv4Addr, now: Instant) -> RouterLsa {
+        let stub_router = self.stub_router_active(now);
+        let transit_metric = |cost: u16| if stub_router { MAX_LINK_METRIC } else { cost };
+        let mut links = Vec::new();
+        let stub = |addr: Ipv4Addr, mask: Ipv4Addr, cost: u16| RouterLink {
+            link_id: addr,
+            link_data: mask,
+            link_type: RouterLinkType::Stub,
+            metric: cost,
+            tos: Vec::new(),
+        };
+        for iface in self.ifaces.values().filter(|i| i.cfg.area == area_id) {
+            let cfg = &iface.cfg;
+            match (cfg.network, iface.state) {
+                (_, IsmState::Down | IsmState::Loopback) => {}
+                // 12.4.1.2: a transit link once Full with the DR (or DR with
+                // a Full neighbour), otherwise a stub link for the subnet.
+                (NetworkType::Broadcast, IsmState::DROther | IsmState::Backup | IsmState::DR)
+                    if iface.transit_adjacency_full() =>
+                {
+                    links.push(RouterLink {
+                        link_id: iface.dr,
+                        link_data: cfg.addr,
+                        link_type: RouterLinkType::Transit,
+                        metric: transit_metric(cfg.cost),
+                        tos: Vec::new(),
+                    });
+                }
+                (NetworkType::Broadcast, _) => {
+                    links.push(stub(cfg.network_addr(), cfg.mask(), cfg.cost));
+                }
+                // 12.4.1.1: a point-to-point link to the Full neighbour and
+                // (option 1) a stub link for the subnet.
+                (NetworkType::PointToPoint, _) => {
+                    for n in iface
+                        .neighbors
+                        .values()
+                        .filter(|n| n.state == NsmState::Full)
+                    {
+                        links.push(RouterLink {
+                            link_id: n.router_id,
+                            link_data: cfg.addr,
+                            link_type: RouterLinkType::PointToPoint,
+                            metric: transit_metric(cfg.cost),
+                            tos: Vec::new(),
+                        });
+                    }
+                    links.push(stub(cfg.network_addr(), cfg.mask(), cfg.cost));
+                }
+            }
+        }
+        // One host stub link per VIP; RFC 6987 leaves stub links alone, so
+        // a drain raises these costs itself.
+        for (vip, v) in self.vips.iter().filter(|(_, v)| v.area == area_id) {
+            links.push(stub(*vip, Ipv4Addr::BROADCAST, v.cost));
+        }
+        RouterLsa {
+            flags: RouterFlags::empty(),
+            links,
+        }
+    }
+
+    /// What we should advertise under `key` right now, `None` for nothing.
+    fn desired(&self, area_id: Ipv4Addr, key: &LsaKey, now: Instant) -> Option<LsaBody> {
+        let rid = self.config.router_id;
+        if self.shutdown.is_some() || key.advertising_router != rid {
+            return None;
+        }
+        match key.lsa_type {
+            LsaType::ROUTER if key.link_state_id == rid => {
+                let attached = self.ifaces.values().any(|i| i.cfg.area == area_id)
+                    || self.vips.values().any(|v| v.area == area_id);
+                attached.then(|| LsaBody::Router(self.router_lsa_body(area_id, now)))
+            }
+            // 12.4.2: as DR, with at least one Full neighbour.
+            LsaType::NETWORK => {
+                let iface = self.ifaces.values().find(|i| {
+                    i.cfg.area == area_id
+                        && i.cfg.addr == key.link_state_id
+                        && i.cfg.network == NetworkType::Broadcast
+                        && i.state == IsmState::DR
+                })?;
+                let mut attached: Vec<Ipv4Addr> = iface
+                    .neighbors
+                    .values()
+                    .filter(|n| n.state == NsmState::Full)
+                    .map(|n| n.router_id)
+                    .collect();
+                if attached.is_empty() {
+                    return None;
+                }
+                attached.sort();
+                attached.insert(0, rid);
+                Some(LsaBody::Network(NetworkLsa {
+                    network_mask: iface.cfg.mask(),
+                    attached_routers: attached,
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    /// Opens an area's origination gate when the adjacency that shapes
+    /// our Router-LSA is Full, or when waiting longer is pointless.
+    fn update_gate(&mut self, now: Instant, area_id: Ipv4Addr) {
+        let Some(area) = self.areas.get(&area_id) else {
+            return;
+        };
+        if area.gate_open {
+            return;
+        }
+        let mut ifaces = self.ifaces.values().filter(|i| i.cfg.area == area_id);
+        let shaped = ifaces.clone().any(|i| i.transit_adjacency_full());
+        // An adjacency is forming, or will once the routers on a fresh LAN
+        // have elected their DR.
+        let forming = ifaces.any(|i| {
+            let no_dr = i.cfg.network == NetworkType::Broadcast && i.dr.is_unspecified();
+            i.neighbors.values().any(|n| {
+                (NsmState::ExStart..=NsmState::Loading).contains(&n.state)
+                    || (no_dr && n.priority > 0)
+            })
+        });
+        let (deadline, hard) = (area.gate_deadline, area.gate_hard);
+        let Some(area) = self.areas.get_mut(&area_id) else {
+            return;
+        };
+        if shaped || hard.is_some_and(|t| now >= t) || self.shutdown.is_some() {
+            area.gate_open = true;
+        } else if deadline.is_some_and(|t| now >= t) {
+            if forming {
+                // An adjacency is on its way: give it a little longer.
+                area.gate_deadline = Some(now + Duration::from_secs(1));
+            } else {
+                area.gate_open = true;
+            }
+        }
+    }
+
+    /// Brings every LSA we originate in line with what we should
+    /// advertise.
+    pub(crate) fn run_origination(&mut self, now: Instant) {
+        let rid = self.config.router_id;
+        let area_ids: Vec<Ipv4Addr> = self.areas.keys().copied().collect();
+        for area_id in area_ids {
+            self.update_gate(now, area_id);
+            let Some(area) = self.areas.get(&area_id) else {
+                continue;
+            };
+            let mut keys: BTreeSet<LsaKey> = area.self_orig.keys().copied().collect();
+            keys.insert(self.router_lsa_key());
+            for i in self
+                .ifaces
+                .values()
+                .filter(|i| i.cfg.area == area_id && i.cfg.network == NetworkType::Broadcast)
+            {
+                keys.insert(LsaKey {
+                    lsa_type: LsaType::NETWORK,
+                    link_state_id: i.cfg.addr,
+                    advertising_router: rid,
+                });
+            }
+            for key in keys {
+                self.originate_one(now, area_id, key);
+            }
+        }
+    }
+
+    fn originate_one(&mut self, now: Instant, area_id: Ipv4Addr, key: LsaKey) {
+        let desired = self.desired(area_id, &key, now);
+        let min_interval = self.config.min_ls_interval;
+        let Some(area) = self.areas.get_mut(&area_id) else {
+            return;
+        };
+        let gate_open = area.gate_open;
+        let db = area
+            .lsdb
+            .get(&key)
+            .map(|e| (*e.raw.header(), e.is_max_age(now), e.from_flooding));
+        if db.is_none() && desired.is_none() && !area.self_orig.contains_key(&key) {
+            return;
+        }
+        let so = area.self_orig.entry(key).or_default();
+        let live = db.is_some_and(|(h, max_age, flooding)| {
+            !flooding && !max_age && Some(h.seq) == so.last_seq
+        });
+        // 13.4: a copy of ours from a neighbour (e.g. from before a
+        // restart) is replaced at once, pacing or not.
+        let from_flooding = db.is_some_and(|(_, _, flooding)| flooding);
+        let paced_until = so
+            .last_out
+            .and_then(|t| t.checked_add(min_interval))
+            .filter(|t| *t > now);
+        so.retry_at = None;
+        match desired {
+            Some(body) => {
+                if live && so.body.as_ref() == Some(&body) && !so.refresh {
+                    return;
+                }
+                if !gate_open {
+                    return;
+                }
+                if let (Some(t), false) = (paced_until, from_flooding) {
+                    so.retry_at = Some(t);
+                    return;
+                }
+                // 12.1.6: one more than anything seen; at
+                // MaxSequenceNumber flush first, then start over.
+                let base = match (db.map(|(h, ..)| h.seq), so.last_seq) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                let seq = match base {
+                    None => INITIAL_SEQUENCE_NUMBER,
+                    Some(MAX_SEQUENCE_NUMBER) => {
+                        // Once the flushed copy is gone everywhere, the
+                        // sequence space starts over.
+                        so.last_seq = None;
+                        match db {
+                            Some((_, true, _)) => return, // flush under way
+                            Some(_) => {
+                                self.flush(now, area_id, key);
+                                return;
+                            }
+                            None => INITIAL_SEQUENCE_NUMBER,
+                        }
+                    }
+                    Some(s) => s + 1,
+                };
+                let lsa = Lsa {
+                    header: LsaHeader {
+                        age: 0,
+                        options: Options::E,
+                        lsa_type: key.lsa_type,
+                        link_state_id: key.link_state_id,
+                        advertising_router: key.advertising_router,
+                        seq,
+                        checksum: 0,
+                        length: 0,
+                    },
+                    body: body.clone(),
+                };
+                let Ok(raw) = lsa.to_raw() else {
+                    self.count("tx-encode-error");
+                    return;
+                };
+                so.body = Some(body);
+                so.last_seq = Some(seq);
+                so.refresh = false;
+                so.originated += 1;
+                self.install_lsa(now, area_id, raw, false, None);
+                self.flood(now, area_id, key, None);
+            }
+            None => {
+                so.body = None;
+                so.refresh = false;
+                let Some((h, false, _)) = db else {
+                    return;
+                };
+                if let (Some(t), false) = (paced_until, from_flooding) {
+                    so.retry_at = Some(t);
+                    return;
+                }
+                so.last_seq = Some(so.last_seq.map_or(h.seq, |s| s.max(h.seq)));
+                self.flush(now, area_id, key);
+            }
+        }
+    }
+
+    /// Premature aging (RFC 2328 14.1): the database copy goes to MaxAge
+    /// and is flooded; it is removed once acknowledged.
+    fn flush(&mut self, now: Instant, area_id: Ipv4Addr, key: LsaKey) {
+        let Some(area) = self.areas.get_mut(&area_id) else {
+            return;
+        };
+        let Some(entry) = area.lsdb.get(&key) else {
+            return;
+        };
+        let raw = entry.raw.with_age(MAX_AGE);
+        let scope = entry.iface;
+        if let Some(so) = area.self_orig.get_mut(&key) {
+            so.originated += 1;
+        }
+        self.install_lsa(now, area_id, raw, false, scope);
+        self.flood(now, area_id, key, None);
+    }
+
+    /// Earliest pacing or gate deadline, for `poll_timeout`.
+    pub(crate) fn origination_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |y| y.min(x)));
+            }
+        };
+        for area in self.areas.values() {
+            if !area.gate_open {
+                consider(area.gate_deadline);
+                consider(area.gate_hard);
+            }
+            for so in area.self_orig.values() {
+                consider(so.retry_at);
+            }
+        }
+        consider(self.stub_router_until);
+        t
+    }
+}

@@ -1,0 +1,228 @@
+//! `anycastd show ...` and `anycastd vip ...`: control-socket clients that
+//! print vtysh-like tables (or JSON), and the JSON shapes the daemon sends.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use anyhow::Result;
+use clap::Subcommand;
+use ospf::instance::{InterfaceInfo, NeighborInfo};
+use ospf::lsa::LsaHeader;
+use serde_json::{json, Value};
+
+use crate::control::{request, Request};
+
+#[derive(Subcommand)]
+pub enum ShowCommand {
+    /// OSPF state, shaped like vtysh's `show ip ospf ...`.
+    Ospf {
+        #[command(subcommand)]
+        what: OspfWhat,
+    },
+    /// Received packets dropped, by reason.
+    Counters,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+pub enum OspfWhat {
+    Neighbor,
+    Interface,
+    Database,
+}
+
+#[derive(Subcommand)]
+pub enum VipCommand {
+    /// Advertise a VIP /32 (or change its cost).
+    Advertise {
+        vip: Ipv4Addr,
+        #[arg(long, default_value_t = 0)]
+        cost: u16,
+        #[arg(long)]
+        area: Option<Ipv4Addr>,
+    },
+    /// Stop advertising a VIP (the address stays on lo).
+    Withdraw { vip: Ipv4Addr },
+    /// RFC 6987 stub-router mode on or off.
+    StubRouter {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+}
+
+pub fn neighbor_json(n: &NeighborInfo) -> Value {
+    json!({
+        "router_id": n.router_id.to_string(),
+        "address": n.addr.to_string(),
+        "interface": n.iface_name,
+        "priority": n.priority,
+        "state": state_with_role(n),
+        "dr": n.dr.to_string(),
+        "bdr": n.bdr.to_string(),
+        "dead_ms": u64::try_from(n.dead_in.as_millis()).unwrap_or(u64::MAX),
+        "retransmit_list": n.retransmit_len,
+        "request_list": n.request_len,
+        "summary_list": n.summary_len,
+    })
+}
+
+/// `Full/DR` as vtysh prints it: the neighbour's state, then its role on
+/// the network as its Hellos declare it (point-to-point neighbours have none).
+fn state_with_role(n: &NeighborInfo) -> String {
+    let role = if n.dr == n.addr {
+        "DR"
+    } else if n.bdr == n.addr {
+        "Backup"
+    } else if n.dr.is_unspecified() && n.bdr.is_unspecified() {
+        return n.state.to_string();
+    } else {
+        "DROther"
+    };
+    format!("{}/{role}", n.state)
+}
+
+pub fn interface_json(i: &InterfaceInfo) -> Value {
+    json!({
+        "name": i.name,
+        "address": i.addr.to_string(),
+        "area": i.area.to_string(),
+        "state": i.state.to_string(),
+        "dr": i.dr.to_string(),
+        "bdr": i.bdr.to_string(),
+        "neighbors": i.neighbors,
+        "adjacent": i.adjacencies,
+    })
+}
+
+pub fn lsa_json(area: Ipv4Addr, h: &LsaHeader) -> Value {
+    json!({
+        "area": area.to_string(),
+        "type": u8::from(h.lsa_type),
+        "link_state_id": h.link_state_id.to_string(),
+        "advertising_router": h.advertising_router.to_string(),
+        "age": h.age,
+        "sequence": format!("{:08x}", h.seq as u32),
+        "checksum": format!("{:04x}", h.checksum),
+        "length": h.length,
+    })
+}
+
+fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
+    let (req, what) = match what {
+        ShowCommand::Ospf {
+            what: OspfWhat::Neighbor,
+        } => (Request::ShowOspfNeighbor, "neighbor"),
+        ShowCommand::Ospf {
+            what: OspfWhat::Interface,
+        } => (Request::ShowOspfInterface, "interface"),
+        ShowCommand::Ospf {
+            what: OspfWhat::Database,
+        } => (Request::ShowOspfDatabase, "database"),
+        ShowCommand::Counters => (Request::ShowCounters, "counters"),
+    };
+    let v = request(socket, &req)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let rows = v.as_array().cloned().unwrap_or_default();
+    match what {
+        "neighbor" => {
+            println!(
+                "{:<15} {:>3} {:<16} {:>9} {:<15} {:<10} {:>5} {:>5} {:>5}",
+                "Neighbor ID",
+                "Pri",
+                "State",
+                "Dead Time",
+                "Address",
+                "Interface",
+                "RXmtL",
+                "RqstL",
+                "DBsmL"
+            );
+            for n in &rows {
+                let dead = n
+                    .get("dead_ms")
+                    .and_then(Value::as_u64)
+                    .map_or("-".into(), |ms| format!("{:.3}s", ms as f64 / 1000.0));
+                println!(
+                    "{:<15} {:>3} {:<16} {:>9} {:<15} {:<10} {:>5} {:>5} {:>5}",
+                    s(n, "router_id"),
+                    s(n, "priority"),
+                    s(n, "state"),
+                    dead,
+                    s(n, "address"),
+                    s(n, "interface"),
+                    s(n, "retransmit_list"),
+                    s(n, "request_list"),
+                    s(n, "summary_list")
+                );
+            }
+        }
+        "interface" => {
+            for i in &rows {
+                println!(
+                    "{} is {}, address {}, area {}\n  DR {}, BDR {}, {} neighbors, {} adjacent",
+                    s(i, "name"),
+                    s(i, "state"),
+                    s(i, "address"),
+                    s(i, "area"),
+                    s(i, "dr"),
+                    s(i, "bdr"),
+                    s(i, "neighbors"),
+                    s(i, "adjacent")
+                );
+            }
+        }
+        "database" => {
+            println!(
+                "{:<15} {:<4} {:<15} {:<15} {:>5} {:<8} {:<6}",
+                "Area", "Type", "Link ID", "ADV Router", "Age", "Seq#", "CkSum"
+            );
+            for l in &rows {
+                println!(
+                    "{:<15} {:<4} {:<15} {:<15} {:>5} {:<8} {:<6}",
+                    s(l, "area"),
+                    s(l, "type"),
+                    s(l, "link_state_id"),
+                    s(l, "advertising_router"),
+                    s(l, "age"),
+                    s(l, "sequence"),
+                    s(l, "checksum")
+                );
+            }
+        }
+        _ => {
+            let dropped = v
+                .get("dropped")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if dropped.is_empty() {
+                println!("no packets dropped");
+            }
+            for (reason, n) in dropped {
+                println!("{reason:<24} {n}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn vip(socket: &Path, action: VipCommand) -> Result<()> {
+    let req = match action {
+        VipCommand::Advertise { vip, cost, area } => Request::Advertise { vip, cost, area },
+        VipCommand::Withdraw { vip } => Request::Withdraw { vip },
+        VipCommand::StubRouter { state } => Request::StubRouter { on: state == "on" },
+    };
+    request(socket, &req)?;
+    println!("ok");
+    Ok(())
+}
