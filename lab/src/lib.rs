@@ -334,20 +334,21 @@ impl Lab {
             net::bridge(&ns, "br0").context(|| format!("LAN {}: bridge", lan.name))?;
         }
         for [a, b] in &topo.links {
-            let mtu = a.mtu.or(b.mtu);
             net::veth(
                 &self.ns_path(&a.node),
                 &a.ifname,
+                a.mtu,
                 &self.ns_path(&b.node),
                 &b.ifname,
-                mtu,
+                b.mtu,
             )
             .context(|| format!("link {}:{} - {}:{}", a.node, a.ifname, b.node, b.ifname))?;
         }
         for lan in &topo.lans {
             let lan_ns = self.ns_path(&lan.name);
             for m in &lan.members {
-                net::veth(&self.ns_path(&m.node), &m.ifname, &lan_ns, &m.node, m.mtu)
+                let node_ns = self.ns_path(&m.node);
+                net::veth(&node_ns, &m.ifname, m.mtu, &lan_ns, &m.node, m.mtu)
                     .context(|| format!("LAN {}: member {}", lan.name, m.node))?;
                 net::bridge_port(&lan_ns, "br0", &m.node)
                     .context(|| format!("LAN {}: port {}", lan.name, m.node))?;

@@ -71,7 +71,17 @@ pub fn loopback_up(ns: &Path) -> io::Result<()> {
 /// namespace `b`. The pair is made inside `a` and one end moved to `b` with
 /// its final name in the same request, so no leg ever lives in the root
 /// namespace. Both ends are left down.
-pub fn veth(a: &Path, a_if: &str, b: &Path, b_if: &str, mtu: Option<u32>) -> io::Result<()> {
+///
+/// Each end gets its own MTU (`None`: the kernel's default), so a lab can
+/// build an MTU mismatch.
+pub fn veth(
+    a: &Path,
+    a_if: &str,
+    a_mtu: Option<u32>,
+    b: &Path,
+    b_if: &str,
+    b_mtu: Option<u32>,
+) -> io::Result<()> {
     let b_file = File::open(b)?;
     let (a_if, b_if) = (a_if.to_string(), b_if.to_string());
     with_handle(a, move |h| async move {
@@ -79,7 +89,7 @@ pub fn veth(a: &Path, a_if: &str, b: &Path, b_if: &str, mtu: Option<u32>) -> io:
         // between these two requests.
         let tmp = "acd-veth-tmp";
         let mut msg = LinkVeth::new(&a_if, tmp);
-        if let Some(m) = mtu {
+        if let Some(m) = a_mtu {
             msg = msg.mtu(m);
         }
         h.link()
@@ -91,7 +101,7 @@ pub fn veth(a: &Path, a_if: &str, b: &Path, b_if: &str, mtu: Option<u32>) -> io:
         let mut mv = LinkUnspec::new_with_index(peer)
             .setns_by_fd(b_file.as_raw_fd())
             .name(b_if.clone());
-        if let Some(m) = mtu {
+        if let Some(m) = b_mtu {
             mv = mv.mtu(m);
         }
         h.link()
