@@ -44,7 +44,7 @@ impl Pair {
         };
         let a = lab::netns::create(&pair.a).expect("create namespace A");
         let b = lab::netns::create(&pair.b).expect("create namespace B");
-        lab::net::veth(&a, A_IF, &b, B_IF, None).expect("veth");
+        lab::net::veth(&a, A_IF, None, &b, B_IF, None).expect("veth");
         lab::net::address(&a, A_IF, "198.18.200.0/31".parse().unwrap()).expect("address A");
         lab::net::address(&b, B_IF, "198.18.200.1/31".parse().unwrap()).expect("address B");
         lab::net::loopback_up(&a).expect("lo A");
