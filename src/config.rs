@@ -76,6 +76,9 @@ struct InterfaceFile {
     network: Option<NetworkFile>,
     hello: Option<u16>,
     dead: Option<u32>,
+    /// Fast hellos, as FRR's `ip ospf dead-interval minimal
+    /// hello-multiplier N`: N Hellos a second, dead interval 1 s.
+    hello_multiplier: Option<u8>,
     retransmit: Option<u16>,
     priority: Option<u8>,
     cost: Option<u16>,
@@ -162,14 +165,29 @@ impl Config {
             {
                 return Err(err(span, format!("interface {} is listed twice", i.name)));
             }
-            let hello = i.hello.unwrap_or(10);
-            let dead = i.dead.unwrap_or(4 * u32::from(hello));
-            if hello == 0 || dead <= u32::from(hello) {
-                return Err(err(
-                    span,
-                    format!("{}: need 0 < hello < dead (got {hello}, {dead})", i.name),
-                ));
-            }
+            let (hello, dead, multiplier) = match i.hello_multiplier {
+                Some(m) => {
+                    if i.hello.is_some() || i.dead.is_some() {
+                        let msg = format!("{}: hello_multiplier replaces hello and dead", i.name);
+                        return Err(err(span, msg));
+                    }
+                    if !(1..=20).contains(&m) {
+                        let msg = format!("{}: hello_multiplier must be 1-20", i.name);
+                        return Err(err(span, msg));
+                    }
+                    (0, 1, m)
+                }
+                None => {
+                    let hello = i.hello.unwrap_or(10);
+                    let dead = i.dead.unwrap_or(4 * u32::from(hello));
+                    if hello == 0 || dead <= u32::from(hello) {
+                        let msg =
+                            format!("{}: need 0 < hello < dead (got {hello}, {dead})", i.name);
+                        return Err(err(span, msg));
+                    }
+                    (hello, dead, 0)
+                }
+            };
             let auth = match &i.auth {
                 None => AuthConfig::Null,
                 Some(AuthFile::Simple { key }) => AuthConfig::simple(key)
@@ -204,6 +222,7 @@ impl Config {
                     NetworkFile::PointToPoint => NetworkType::PointToPoint,
                 },
                 hello_interval: hello,
+                hello_multiplier: multiplier,
                 dead_interval: dead,
                 retransmit_interval: i.retransmit.unwrap_or(5),
                 priority: i.priority.unwrap_or(0),
@@ -301,6 +320,25 @@ cost = 5
         assert_eq!(
             c.speaker.instance.min_ls_interval,
             Duration::from_millis(1100)
+        );
+    }
+
+    #[test]
+    fn fast_hellos() {
+        let c = Config::parse(
+            "a.toml",
+            &GOOD.replace("hello = 1\ndead = 4", "hello_multiplier = 4"),
+        )
+        .expect("valid");
+        let i = &c.speaker.interfaces[0];
+        assert_eq!(
+            (i.hello_interval, i.hello_multiplier, i.dead_interval),
+            (0, 4, 1)
+        );
+        fails(
+            &GOOD.replace("hello = 1", "hello_multiplier = 4"),
+            6,
+            "replaces hello and dead",
         );
     }
 

@@ -47,8 +47,12 @@ pub struct InterfaceConfig {
     pub area: Ipv4Addr,
     /// Network type.
     pub network: NetworkType,
-    /// HelloInterval, seconds.
+    /// HelloInterval, seconds. 0 with a `hello_multiplier` means fast
+    /// hellos: HelloInterval 0 is advertised (FRR's `ip ospf dead-interval
+    /// minimal hello-multiplier N`), and `dead_interval` is then 1.
     pub hello_interval: u16,
+    /// With `hello_interval` 0: Hellos sent per second (1-20).
+    pub hello_multiplier: u8,
     /// RouterDeadInterval, seconds.
     pub dead_interval: u32,
     /// RxmtInterval, seconds.
@@ -85,6 +89,7 @@ impl InterfaceConfig {
             area,
             network: NetworkType::Broadcast,
             hello_interval: 10,
+            hello_multiplier: 0,
             dead_interval: 40,
             retransmit_interval: 5,
             transmit_delay: 1,
@@ -92,6 +97,15 @@ impl InterfaceConfig {
             cost: 10,
             mtu_ignore: false,
             auth: AuthConfig::Null,
+        }
+    }
+
+    /// How often Hellos go out.
+    pub fn hello_period(&self) -> Duration {
+        if self.hello_interval == 0 && self.hello_multiplier > 0 {
+            Duration::from_millis(1000 / u64::from(self.hello_multiplier))
+        } else {
+            Duration::from_secs(u64::from(self.hello_interval.max(1)))
         }
     }
 
@@ -417,8 +431,7 @@ impl Instance {
         let Some(iface) = self.ifaces.get_mut(&iid) else {
             return;
         };
-        iface.hello_due =
-            Some(now + Duration::from_secs(u64::from(iface.cfg.hello_interval.max(1))));
+        iface.hello_due = Some(now + iface.cfg.hello_period());
         let hello = Hello {
             // 9.5: the mask is 0.0.0.0 on point-to-point networks.
             network_mask: match iface.cfg.network {

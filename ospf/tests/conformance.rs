@@ -1623,3 +1623,50 @@ fn fresh_lan_director_answers_the_new_dr_at_once_with_one_instance() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sim.drops(r, "min-ls-arrival"), 0);
 }
+
+// ---- fast hellos -------------------------------------------------------------
+
+#[test]
+fn fast_hellos_form_an_adjacency_and_detect_a_dead_peer_within_a_second() {
+    // FRR's `ip ospf dead-interval minimal hello-multiplier 4`: HelloInterval
+    // 0 on the wire, four Hellos a second, RouterDeadInterval 1.
+    let fast = |c: InterfaceConfig| InterfaceConfig {
+        hello_interval: 0,
+        hello_multiplier: 4,
+        dead_interval: 1,
+        ..c
+    };
+    let (mut sim, a, b) = p2p_pair(
+        fast(p2p_cfg("a0", 1, "198.18.1.0")),
+        fast(p2p_cfg("b0", 1, "198.18.1.1")),
+    );
+    let took = sim.run_until_cond(secs(10.0), |s| {
+        s.nbr_state(a, "10.0.0.2") == Some(NsmState::Full)
+            && s.nbr_state(b, "10.0.0.1") == Some(NsmState::Full)
+    });
+    assert!(took.is_some(), "fast-hello adjacency did not form");
+    assert_eq!(sim.drops(a, "hello-mismatch"), 0);
+    let hellos_before = sim.inst(a).neighbors(sim.now)[0].dead_in;
+    assert!(
+        hellos_before <= secs(1.0),
+        "dead timer is 1 s: {hellos_before:?}"
+    );
+
+    sim.crash(b);
+    let gone = sim
+        .run_until_cond(secs(5.0), |s| {
+            s.nbr_state(a, "10.0.0.2")
+                .is_none_or(|st| st == NsmState::Down)
+        })
+        .expect("the dead peer is noticed");
+    assert!(gone <= secs(1.0), "noticed after {gone:?}");
+
+    // A peer with normal timers is refused: HelloInterval must match.
+    let (mut sim, a, _b) = p2p_pair(
+        fast(p2p_cfg("a0", 1, "198.18.1.0")),
+        p2p_cfg("b0", 1, "198.18.1.1"),
+    );
+    sim.run_for(secs(12.0));
+    assert!(sim.drops(a, "hello-mismatch") > 0);
+    assert_ne!(sim.nbr_state(a, "10.0.0.2"), Some(NsmState::Full));
+}

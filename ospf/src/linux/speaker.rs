@@ -25,6 +25,8 @@ pub struct SpeakerInterface {
     pub area: Ipv4Addr,
     pub network: NetworkType,
     pub hello_interval: u16,
+    /// Fast hellos (with `hello_interval` 0): Hellos per second.
+    pub hello_multiplier: u8,
     pub dead_interval: u32,
     pub retransmit_interval: u16,
     pub priority: u8,
@@ -83,6 +85,7 @@ fn interface_config(i: &SpeakerInterface, link: &LinkInfo) -> io::Result<Interfa
         area: i.area,
         network: i.network,
         hello_interval: i.hello_interval,
+        hello_multiplier: i.hello_multiplier,
         dead_interval: i.dead_interval,
         retransmit_interval: i.retransmit_interval,
         transmit_delay: 1,
