@@ -31,6 +31,13 @@ pub enum Request {
     ShowOspfNeighbor,
     ShowOspfInterface,
     ShowOspfDatabase,
+    /// One LSA, decoded: type, link-state ID, advertising router.
+    ShowOspfLsa {
+        area: Option<Ipv4Addr>,
+        lsa_type: u8,
+        link_state_id: Ipv4Addr,
+        advertising_router: Ipv4Addr,
+    },
     ShowCounters,
 }
 
@@ -122,6 +129,36 @@ async fn handle(
                     .map(|(area, h)| crate::show::lsa_json(*area, h))
                     .collect(),
             )
+        }
+        Request::ShowOspfLsa {
+            area,
+            lsa_type,
+            link_state_id,
+            advertising_router,
+        } => {
+            let key = ospf::lsa::LsaKey {
+                lsa_type: ospf::lsa::LsaType(lsa_type),
+                link_state_id,
+                advertising_router,
+            };
+            let area = area.unwrap_or(default_area);
+            let (reply, rx) = oneshot::channel();
+            speaker
+                .send(Command::Lsa { area, key, reply })
+                .await
+                .context("speaker stopped")?;
+            match rx.await.context("speaker stopped")? {
+                None => anyhow::bail!("no such LSA in area {area}"),
+                Some(raw) => {
+                    let mut v = crate::show::lsa_json(area, raw.header());
+                    let body = match raw.decode() {
+                        Ok(lsa) => format!("{:#?}", lsa.body),
+                        Err(e) => format!("undecodable: {e}"),
+                    };
+                    v["body"] = Value::String(body);
+                    v
+                }
+            }
         }
         Request::ShowCounters => {
             let c = ask(speaker, Command::Counters).await?;

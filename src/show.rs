@@ -28,6 +28,15 @@ pub enum OspfWhat {
     Neighbor,
     Interface,
     Database,
+    /// One LSA in detail.
+    Lsa {
+        /// LS type (1 router, 2 network, 3/4 summary, 5 external, ...).
+        lsa_type: u8,
+        link_state_id: Ipv4Addr,
+        advertising_router: Ipv4Addr,
+        #[arg(long)]
+        area: Option<Ipv4Addr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +134,23 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
         ShowCommand::Ospf {
             what: OspfWhat::Database,
         } => (Request::ShowOspfDatabase, "database"),
+        ShowCommand::Ospf {
+            what:
+                OspfWhat::Lsa {
+                    lsa_type,
+                    link_state_id,
+                    advertising_router,
+                    area,
+                },
+        } => (
+            Request::ShowOspfLsa {
+                area,
+                lsa_type,
+                link_state_id,
+                advertising_router,
+            },
+            "lsa",
+        ),
         ShowCommand::Counters => (Request::ShowCounters, "counters"),
     };
     let v = request(socket, &req)?;
@@ -198,6 +224,20 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
                     s(l, "checksum")
                 );
             }
+        }
+        "lsa" => {
+            println!(
+                "area {} type {} link-state id {} advertising router {}\n  age {} seq {} checksum {} length {}\n{}",
+                s(&v, "area"),
+                s(&v, "type"),
+                s(&v, "link_state_id"),
+                s(&v, "advertising_router"),
+                s(&v, "age"),
+                s(&v, "sequence"),
+                s(&v, "checksum"),
+                s(&v, "length"),
+                s(&v, "body")
+            );
         }
         _ => {
             let dropped = v

@@ -149,6 +149,27 @@ fn withdraw_advertise_and_restart() {
         .unwrap_or_else(|e| panic!("advertise: {e}"));
     println!("advertise: nexthop back after {:.3} s", t.as_secs_f64());
 
+    // The operator's view from d1: vtysh-like tables and one LSA in detail.
+    let table = ctl(&lab, "d1", &["show", "ospf", "neighbor"]);
+    assert!(
+        table.contains("198.18.0.1") && table.contains("Full/DR"),
+        "{table}"
+    );
+    let db = ctl(&lab, "d1", &["show", "ospf", "database"]);
+    assert!(
+        db.lines().count() >= 5,
+        "router LSAs of 4 routers and a network LSA:\n{db}"
+    );
+    let lsa = ctl(
+        &lab,
+        "d1",
+        &["show", "ospf", "lsa", "1", "198.18.0.12", "198.18.0.12"],
+    );
+    assert!(
+        lsa.contains("192.0.2.10"),
+        "d2's Router-LSA carries the VIP stub link:\n{lsa}"
+    );
+
     // kill -9: the router drops d3 after the dead interval.
     let dead = scenario::dead_interval(&lab, "d3");
     lab.kill_routing("d3").expect("kill");

@@ -15,7 +15,7 @@ use crate::instance::{
     Config, Event, IfaceId, Instance, InterfaceConfig, InterfaceInfo, IsmState, NeighborInfo,
     NetworkType,
 };
-use crate::lsa::LsaHeader;
+use crate::lsa::{LsaHeader, LsaKey, RawLsa};
 
 /// One interface the speaker runs on, named as the kernel names it; its
 /// index, address and MTU are read from the kernel at start.
@@ -58,6 +58,12 @@ pub enum Command {
     Interfaces(oneshot::Sender<Vec<InterfaceInfo>>),
     Neighbors(oneshot::Sender<Vec<NeighborInfo>>),
     Database(oneshot::Sender<Vec<(Ipv4Addr, LsaHeader)>>),
+    /// One LSA of the database, exactly as stored.
+    Lsa {
+        area: Ipv4Addr,
+        key: LsaKey,
+        reply: oneshot::Sender<Option<RawLsa>>,
+    },
     Counters(oneshot::Sender<BTreeMap<&'static str, u64>>),
     /// Flush what we originated, then stop; answered when done.
     Shutdown(oneshot::Sender<()>),
@@ -224,6 +230,9 @@ fn answer(inst: &mut Instance, now: Instant, cmd: Command) {
         }
         Command::Database(r) => {
             let _ = r.send(inst.database(now));
+        }
+        Command::Lsa { area, key, reply } => {
+            let _ = reply.send(inst.lsa(now, area, key));
         }
         Command::Counters(r) => {
             let _ = r.send(inst.drop_counters().clone());
