@@ -35,6 +35,20 @@ pub enum LabCommand {
     /// Bring a classic topology up, show the request spread and a director
     /// failover, and tear it down.
     Demo { file: PathBuf },
+    /// Database scale benchmark: a router originating N external LSAs and a
+    /// director loading them, running anycastd, FRR and BIRD in turn;
+    /// prints the time to a complete database, RSS and CPU time.
+    BenchDb {
+        /// A topology with a router with `external_routes` and a director.
+        #[arg(long, default_value = "topologies/ospf-scale-frr.toml")]
+        topology: PathBuf,
+        /// External route counts (comma-separated, at most 65000 each).
+        #[arg(long, value_delimiter = ',', default_value = "20000,50000")]
+        routes: Vec<u32>,
+        /// Runs of each (medians are reported too).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// The lab's HTTP server (started by the lab inside a node).
     #[command(hide = true)]
     ServeHttp {
@@ -112,6 +126,17 @@ pub fn run(cmd: LabCommand) -> Result<()> {
             lab.down();
             println!("lab {name} is down");
             Ok(result?)
+        }
+        LabCommand::BenchDb {
+            topology,
+            routes,
+            runs,
+        } => {
+            let topo = Topology::load(&topology)?;
+            lab::scenario::bench_db(&topo, &options(None, None)?, &routes, runs, &mut |l| {
+                println!("{l}")
+            })?;
+            Ok(())
         }
         LabCommand::ServeHttp { node, port } => lab::traffic::serve_http(&node, port)
             .with_context(|| format!("serve HTTP on port {port}")),

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::netns;
 use crate::topology::{NetworkType, Node, OspfAuth, Topology};
-use crate::OspfNeighbor;
+use crate::{LsaId, OspfNeighbor};
 
 #[derive(Debug, Clone)]
 pub struct Anycastd {
@@ -144,6 +144,40 @@ impl Anycastd {
         let v = self.request(&serde_json::json!({"cmd": "show-ospf-neighbor"}))?;
         parse_neighbors(&v)
     }
+
+    /// Every LSA of the control socket's `show-ospf-database`.
+    pub fn database(&self) -> io::Result<Vec<LsaId>> {
+        let v = self.request(&serde_json::json!({"cmd": "show-ospf-database"}))?;
+        parse_database(&v)
+    }
+}
+
+/// Parses the control socket's `show-ospf-database` reply: objects with
+/// `type`, `link_state_id`, `advertising_router` and a hex `sequence`.
+pub fn parse_database(v: &Value) -> io::Result<Vec<LsaId>> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| io::Error::other("LSA list is not an array"))?;
+    list.iter()
+        .map(|l| {
+            let bad = |what: &str| io::Error::other(format!("LSA {what}: {l}"));
+            let s = |k: &str| l.get(k).and_then(Value::as_str).ok_or_else(|| bad(k));
+            Ok(LsaId {
+                lsa_type: l
+                    .get("type")
+                    .and_then(Value::as_u64)
+                    .and_then(|t| u8::try_from(t).ok())
+                    .ok_or_else(|| bad("type"))?,
+                link_state_id: s("link_state_id")?
+                    .parse()
+                    .map_err(|_| bad("link_state_id"))?,
+                advertising_router: s("advertising_router")?
+                    .parse()
+                    .map_err(|_| bad("advertising_router"))?,
+                sequence: u32::from_str_radix(s("sequence")?, 16).map_err(|_| bad("sequence"))?,
+            })
+        })
+        .collect()
 }
 
 /// Parses the control socket's `show-ospf-neighbor` reply.
@@ -178,4 +212,30 @@ pub fn parse_neighbors(v: &Value) -> io::Result<Vec<OspfNeighbor>> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_control_socket_database() {
+        // The shape of src/show.rs `lsa_json`.
+        let v = serde_json::json!([
+            {"area": "0.0.0.0", "type": 5, "link_state_id": "198.19.0.7",
+             "advertising_router": "198.18.0.1", "age": 3, "sequence": "80000001",
+             "checksum": "5394", "length": 36},
+            {"area": "0.0.0.0", "type": 1, "link_state_id": "198.18.0.11",
+             "advertising_router": "198.18.0.11", "age": 0, "sequence": "80000002",
+             "checksum": "bbff", "length": 48}
+        ]);
+        let db = parse_database(&v).expect("parses");
+        assert_eq!(db.len(), 2);
+        assert_eq!(db[0].lsa_type, 5);
+        assert_eq!(db[0].link_state_id.to_string(), "198.19.0.7");
+        assert_eq!(db[1].sequence, 0x8000_0002);
+        assert!(parse_database(&serde_json::json!({"error": "x"})).is_err());
+        let bad = serde_json::json!([{"type": 1, "link_state_id": "x"}]);
+        assert!(parse_database(&bad).is_err());
+    }
 }

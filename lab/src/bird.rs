@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::netns;
-use crate::topology::{NetworkType, Node, OspfAuth, Role, Topology};
-use crate::OspfNeighbor;
+use crate::topology::{NetworkType, Node, OspfAuth, Role, Topology, EXTERNAL_ROUTE_RANGE};
+use crate::{LsaId, OspfNeighbor};
 
 const BIRD: &str = "/usr/sbin/bird";
 const BIRDC: &str = "/usr/sbin/birdc";
@@ -43,12 +43,24 @@ impl Bird {
             let _ = writeln!(c, "router id {rid};");
         }
         let _ = writeln!(c, "protocol device {{ scan time 10; }}");
+        // The lab's external routes: blackholes in the kernel, learned as
+        // alien routes and preferred over OSPF routes to the same
+        // prefixes (as FRR prefers kernel routes).
+        let externals = format!("source = RTS_INHERIT && net ~ [ {EXTERNAL_ROUTE_RANGE}+ ]");
         if node.role == Role::Router {
             // Only OSPF routes go to the kernel, so the FIB shows the ECMP
             // nexthops the router computed.
+            let (learn, import) = if node.external_routes > 0 {
+                (
+                    "  learn;\n",
+                    format!("preference 200; import where {externals};"),
+                )
+            } else {
+                ("", "import none;".to_string())
+            };
             let _ = writeln!(
                 c,
-                "protocol kernel {{\n  ipv4 {{ import none; export where source = RTS_OSPF; }};\n}}"
+                "protocol kernel {{\n{learn}  ipv4 {{ {import} export where source = RTS_OSPF; }};\n}}"
             );
         }
         // Group interfaces by area, as BIRD's config wants.
@@ -58,9 +70,15 @@ impl Bird {
             .collect();
         areas.sort();
         areas.dedup();
+        // Learned externals leave as AS-external LSAs (type 5, E2).
+        let export = if node.external_routes > 0 {
+            format!("export where {externals};")
+        } else {
+            "export none;".to_string()
+        };
         let _ = writeln!(
             c,
-            "protocol ospf v2 {{\n  ecmp yes;\n  ipv4 {{ import all; export none; }};"
+            "protocol ospf v2 {{\n  ecmp yes;\n  ipv4 {{ import all; {export} }};"
         );
         for area in areas {
             let _ = writeln!(c, "  area {area} {{");
@@ -170,6 +188,48 @@ impl Bird {
     pub fn neighbors(&self) -> io::Result<Vec<OspfNeighbor>> {
         Ok(parse_neighbors(&self.birdc("show ospf neighbors")?))
     }
+
+    /// Every LSA of `birdc show ospf lsadb`.
+    pub fn database(&self) -> io::Result<Vec<LsaId>> {
+        Ok(parse_lsadb(&self.birdc("show ospf lsadb")?))
+    }
+
+    /// "Number of LSAs in DB" of `birdc show ospf` (cheap).
+    pub fn lsa_count(&self) -> io::Result<usize> {
+        let text = self.birdc("show ospf")?;
+        parse_lsa_count(&text)
+            .ok_or_else(|| io::Error::other(format!("no LSA count in birdc show ospf: {text}")))
+    }
+}
+
+/// Parses `birdc show ospf lsadb`. Rows look like
+/// ` 0005  198.19.0.0      198.18.0.1       80000001     3    5394`
+/// (type, LS ID, router, sequence, age, checksum; hex where BIRD prints it).
+pub fn parse_lsadb(text: &str) -> Vec<LsaId> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [t, id, rt, seq, _age, _sum] = f.as_slice() else {
+                return None;
+            };
+            Some(LsaId {
+                lsa_type: u8::try_from(u16::from_str_radix(t, 16).ok()?).ok()?,
+                link_state_id: id.parse().ok()?,
+                advertising_router: rt.parse().ok()?,
+                sequence: u32::from_str_radix(seq, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The total of "Number of LSAs in DB" lines of `birdc show ospf`.
+pub fn parse_lsa_count(text: &str) -> Option<usize> {
+    let counts: Vec<usize> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Number of LSAs in DB:"))
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
 }
 
 /// Parses `birdc show ospf neighbors`. Rows look like
@@ -215,5 +275,48 @@ mod tests {
         assert_eq!(n[1].router_id.to_string(), "198.18.0.3");
         assert_eq!(n[1].state, "2-Way");
         assert!(parse_neighbors("BIRD 2.0.12 ready.\n").is_empty());
+    }
+
+    #[test]
+    fn parses_birdc_lsadb_and_count() {
+        // As printed by BIRD 2.0.12 in the lab (trimmed).
+        let text = "BIRD 2.0.12 ready.\n\nGlobal\n\n Type   LS ID           Router          Sequence   Age  Checksum\n\
+            \x200005  198.19.0.0      198.18.0.1       80000001     3    5394\n\
+            \nArea 0.0.0.0\n\n Type   LS ID           Router          Sequence   Age  Checksum\n\
+            \x200001  198.18.0.11     198.18.0.11      80000002     0    bbff\n";
+        let db = parse_lsadb(text);
+        assert_eq!(db.len(), 2);
+        assert_eq!(db[0].lsa_type, 5);
+        assert_eq!(db[0].link_state_id.to_string(), "198.19.0.0");
+        assert_eq!(db[0].advertising_router.to_string(), "198.18.0.1");
+        assert_eq!(db[1].sequence, 0x8000_0002);
+        let show = "BIRD 2.0.12 ready.\nospf1:\nNumber of areas: 1\nNumber of LSAs in DB:\t20002\n\tArea: 0.0.0.0 (0) [BACKBONE]\n";
+        assert_eq!(parse_lsa_count(show), Some(20_002));
+        assert_eq!(parse_lsa_count("BIRD 2.0.12 ready.\n"), None);
+    }
+    const ROUTER: &str = "name = \"t\"\n[[node]]\nname = \"r\"\nrole = \"router\"\n\
+        implementation = \"IMPL\"\nexternal_routes = 100\n[[node]]\nname = \"d\"\n\
+        role = \"director\"\nimplementation = \"IMPL\"\n[[link]]\n\
+        a = { node = \"r\", addr = \"198.18.2.0/31\" }\nb = { node = \"d\", addr = \"198.18.2.1/31\" }\n";
+
+    #[test]
+    fn router_with_external_routes_learns_and_exports_them() {
+        let t = Topology::parse("t.toml", &ROUTER.replace("IMPL", "bird")).expect("valid");
+        let bird = Bird::new(Path::new("/x"));
+        let r = bird.config(&t, t.node("r").expect("r"));
+        let only = "source = RTS_INHERIT && net ~ [ 198.19.0.0/16+ ]";
+        assert!(r.contains("  learn;\n"), "{r}");
+        assert!(
+            r.contains(&format!(
+                "import where {only}; export where source = RTS_OSPF;"
+            )),
+            "{r}"
+        );
+        assert!(
+            r.contains(&format!("ipv4 {{ import all; export where {only}; }}")),
+            "{r}"
+        );
+        let d = bird.config(&t, t.node("d").expect("d"));
+        assert!(!d.contains("learn") && d.contains("export none;"), "{d}");
     }
 }

@@ -8,8 +8,8 @@ use std::process::Command;
 use serde::Deserialize;
 
 use crate::netns;
-use crate::topology::{NetworkType, Node, OspfAuth, Role, Topology};
-use crate::OspfNeighbor;
+use crate::topology::{NetworkType, Node, OspfAuth, Role, Topology, EXTERNAL_ROUTE_RANGE};
+use crate::{LsaId, OspfNeighbor};
 
 const ZEBRA: &str = "/usr/lib/frr/zebra";
 const OSPFD: &str = "/usr/lib/frr/ospfd";
@@ -75,11 +75,27 @@ impl Frr {
                 .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
             let _ = writeln!(c, "interface lo\n ip ospf area {area}\n ip ospf passive\n!");
         }
+        if node.external_routes > 0 {
+            // Only the lab's blackholes, not (say) a default route.
+            let _ = writeln!(
+                c,
+                "ip prefix-list lab-external seq 5 permit {EXTERNAL_ROUTE_RANGE} le 32"
+            );
+            let _ = writeln!(
+                c,
+                "route-map lab-external permit 10\n match ip address prefix-list lab-external\n!"
+            );
+        }
         let _ = writeln!(c, "router ospf");
         if let Some(rid) = topo.router_id(node) {
             let _ = writeln!(c, " ospf router-id {rid}");
         }
         let _ = writeln!(c, " log-adjacency-changes detail");
+        if node.external_routes > 0 {
+            // The blackholes the lab put in the kernel become AS-external
+            // LSAs (type 5, E2).
+            let _ = writeln!(c, " redistribute kernel route-map lab-external");
+        }
         c
     }
 
@@ -162,6 +178,110 @@ impl Frr {
     pub fn neighbors(&self) -> io::Result<Vec<OspfNeighbor>> {
         parse_neighbors(&self.vtysh("ospfd", "show ip ospf neighbor json")?)
     }
+
+    /// Every LSA of `show ip ospf database json`.
+    pub fn database(&self) -> io::Result<Vec<LsaId>> {
+        parse_database(&self.vtysh("ospfd", "show ip ospf database json")?)
+    }
+
+    /// The LSA count of `show ip ospf json` (cheap, unlike the database).
+    pub fn lsa_count(&self) -> io::Result<usize> {
+        parse_lsa_count(&self.vtysh("ospfd", "show ip ospf json")?)
+    }
+}
+
+/// The sections of `show ip ospf database json` and their LS types: per
+/// area, then AS-wide at the top level (FRR 8.x).
+const AREA_SECTIONS: [(&str, u8); 7] = [
+    ("routerLinkStates", 1),
+    ("networkLinkStates", 2),
+    ("summaryLinkStates", 3),
+    ("asbrSummaryLinkStates", 4),
+    ("nssaExternalLinkStates", 7),
+    ("linkLocalOpaqueLsa", 9),
+    ("areaLocalOpaqueLsa", 10),
+];
+const AS_SECTIONS: [(&str, u8); 2] = [("asExternalLinkStates", 5), ("asExternalOpaqueLsa", 11)];
+
+fn json_err(what: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("FRR database JSON: {what}"))
+}
+
+/// Appends the LSAs of one section (an array of objects with `lsId`,
+/// `advertisedRouter` and a hex `sequenceNumber`).
+fn section(out: &mut Vec<LsaId>, lsa_type: u8, list: &[serde_json::Value]) -> io::Result<()> {
+    for l in list {
+        let field = |k: &str| {
+            l.get(k)
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| json_err(format!("an LSA without {k}: {l}")))
+        };
+        let addr = |k: &str| {
+            field(k)?
+                .parse()
+                .map_err(|e| json_err(format!("{k} in {l}: {e}")))
+        };
+        let seq = field("sequenceNumber")?;
+        out.push(LsaId {
+            lsa_type,
+            link_state_id: addr("lsId")?,
+            advertising_router: addr("advertisedRouter")?,
+            sequence: u32::from_str_radix(seq, 16)
+                .map_err(|e| json_err(format!("sequence number {seq:?}: {e}")))?,
+        });
+    }
+    Ok(())
+}
+
+/// Appends every section of `obj` named in `known`; an array under any
+/// other name is an error, so no LSA goes uncounted.
+fn sections(
+    out: &mut Vec<LsaId>,
+    obj: &serde_json::Map<String, serde_json::Value>,
+    known: &[(&str, u8)],
+) -> io::Result<()> {
+    for (k, v) in obj {
+        let Some(list) = v.as_array() else { continue };
+        let (_, t) = known
+            .iter()
+            .find(|(name, _)| name == k)
+            .ok_or_else(|| json_err(format!("unknown section {k}")))?;
+        section(out, *t, list)?;
+    }
+    Ok(())
+}
+
+/// Parses `show ip ospf database json` (FRR 8.x).
+pub fn parse_database(json: &str) -> io::Result<Vec<LsaId>> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(json_err)?;
+    let top = v.as_object().ok_or_else(|| json_err("not an object"))?;
+    let mut out = Vec::new();
+    if let Some(areas) = top.get("areas").and_then(serde_json::Value::as_object) {
+        for area in areas.values() {
+            let area = area
+                .as_object()
+                .ok_or_else(|| json_err("an area is not an object"))?;
+            sections(&mut out, area, &AREA_SECTIONS)?;
+        }
+    }
+    sections(&mut out, top, &AS_SECTIONS)?;
+    Ok(out)
+}
+
+/// The number of LSAs from `show ip ospf json` (FRR 8.x): each area's
+/// `lsaNumber` plus the AS-wide external and opaque counters.
+pub fn parse_lsa_count(json: &str) -> io::Result<usize> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(json_err)?;
+    let num = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    let external = num(&v, "lsaExternalCounter")
+        .ok_or_else(|| json_err("no lsaExternalCounter in show ip ospf json"))?;
+    let mut total = external + num(&v, "lsaAsopaqueCounter").unwrap_or(0);
+    if let Some(areas) = v.get("areas").and_then(serde_json::Value::as_object) {
+        for a in areas.values() {
+            total += num(a, "lsaNumber").ok_or_else(|| json_err("an area without lsaNumber"))?;
+        }
+    }
+    usize::try_from(total).map_err(json_err)
 }
 
 #[derive(Deserialize)]
@@ -235,5 +355,54 @@ mod tests {
         assert_eq!(n[1].state, "2-Way");
         assert!(parse_neighbors("not json").is_err());
         assert!(parse_neighbors("{}").expect("empty").is_empty());
+    }
+
+    #[test]
+    fn parses_frr_database_and_counts() {
+        // Shape as printed by FRR 8.4 in the lab (trimmed).
+        let json = r#"{"routerId":"198.18.0.11","areas":{"0.0.0.0":{
+            "routerLinkStates":[{"lsId":"198.18.0.1","advertisedRouter":"198.18.0.1",
+              "lsaAge":11,"sequenceNumber":"80000003","checksum":"9749","numOfRouterLinks":2}],
+            "routerLinkStatesCount":1}},
+            "asExternalLinkStates":[{"lsId":"198.19.0.0","advertisedRouter":"198.18.0.1",
+              "lsaAge":11,"sequenceNumber":"80000001","checksum":"1bef","metricType":"E2",
+              "route":"198.19.0.0/32","tag":0}],
+            "asExternalLinkStatesCount":1}"#;
+        let db = parse_database(json).expect("parses");
+        assert_eq!(db.len(), 2);
+        assert_eq!(
+            db[0],
+            LsaId {
+                lsa_type: 1,
+                link_state_id: "198.18.0.1".parse().expect("ip"),
+                advertising_router: "198.18.0.1".parse().expect("ip"),
+                sequence: 0x8000_0003,
+            }
+        );
+        assert_eq!((db[1].lsa_type, db[1].sequence), (5, 0x8000_0001));
+        let unknown = json.replace("routerLinkStates\"", "fancyLinkStates\"");
+        assert!(parse_database(&unknown).is_err(), "unknown sections fail");
+        let count = r#"{"lsaExternalCounter":50000,"lsaAsopaqueCounter":0,
+            "areas":{"0.0.0.0":{"lsaNumber":3}}}"#;
+        assert_eq!(parse_lsa_count(count).expect("count"), 50_003);
+        assert!(parse_lsa_count("{}").is_err());
+    }
+    const ROUTER: &str = "name = \"t\"\n[[node]]\nname = \"r\"\nrole = \"router\"\n\
+        implementation = \"IMPL\"\nexternal_routes = 100\n[[node]]\nname = \"d\"\n\
+        role = \"director\"\nimplementation = \"IMPL\"\n[[link]]\n\
+        a = { node = \"r\", addr = \"198.18.2.0/31\" }\nb = { node = \"d\", addr = \"198.18.2.1/31\" }\n";
+
+    #[test]
+    fn router_with_external_routes_redistributes_the_kernel_ones() {
+        let t = Topology::parse("t.toml", &ROUTER.replace("IMPL", "frr")).expect("valid");
+        let frr = Frr::new(Path::new("/x"));
+        let r = frr.config(&t, t.node("r").expect("r"));
+        assert!(
+            r.contains(" redistribute kernel route-map lab-external\n"),
+            "{r}"
+        );
+        assert!(r.contains("permit 198.19.0.0/16 le 32"), "{r}");
+        let d = frr.config(&t, t.node("d").expect("d"));
+        assert!(!d.contains("redistribute"), "{d}");
     }
 }

@@ -59,6 +59,17 @@ impl<T> Context<T> for std::io::Result<T> {
     }
 }
 
+/// One LSA instance as a daemon lists it (RFC 2328 12.1: the key and the
+/// sequence number): two databases hold the same instances when their
+/// sets of these are equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LsaId {
+    pub lsa_type: u8,
+    pub link_state_id: Ipv4Addr,
+    pub advertising_router: Ipv4Addr,
+    pub sequence: u32,
+}
+
 /// A router's view of one OSPF neighbour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OspfNeighbor {
@@ -232,14 +243,39 @@ fn check_prerequisites(topo: &Topology, opts: &LabOptions) -> Result<(), LabErro
 impl Lab {
     /// Builds the topology under a name unique to this process, so tests can
     /// run in parallel.
-    pub fn up_unique(topo: Topology, mut opts: LabOptions) -> Result<Lab, LabError> {
+    pub fn up_unique(topo: Topology, opts: LabOptions) -> Result<Lab, LabError> {
+        Lab::up_unique_holding(topo, opts, &[])
+    }
+
+    /// [`Lab::up_unique`], leaving the routing daemons of `held` nodes
+    /// unstarted (see [`Lab::up_holding`]).
+    pub fn up_unique_holding(
+        topo: Topology,
+        mut opts: LabOptions,
+        held: &[&str],
+    ) -> Result<Lab, LabError> {
         let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
         opts.name = Some(format!("{}-{}x{n}", topo.name, std::process::id()));
-        Lab::up(topo, opts)
+        Lab::up_holding(topo, opts, held)
     }
 
     pub fn up(topo: Topology, opts: LabOptions) -> Result<Lab, LabError> {
+        Lab::up_holding(topo, opts, &[])
+    }
+
+    /// Builds the topology but leaves the routing daemons of the `held`
+    /// nodes unstarted; [`Lab::start_routing`] starts them later, for
+    /// example once the rest of the network has converged.
+    pub fn up_holding(topo: Topology, opts: LabOptions, held: &[&str]) -> Result<Lab, LabError> {
         check_prerequisites(&topo, &opts)?;
+        if let Some(h) = held
+            .iter()
+            .find(|h| topo.node(h).is_none_or(|n| !n.runs_ospf()))
+        {
+            return Err(LabError::Missing(format!(
+                "a routing daemon on node {h} to hold back"
+            )));
+        }
         let name = opts.name.clone().unwrap_or_else(|| topo.name.clone());
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(LabError::Missing(format!(
@@ -265,7 +301,7 @@ impl Lab {
             detached: false,
             routing_started: None,
         };
-        lab.build(opts.capture.as_deref())?;
+        lab.build(opts.capture.as_deref(), held)?;
         Ok(lab)
     }
 
@@ -317,7 +353,7 @@ impl Lab {
         &self.dir
     }
 
-    fn build(&mut self, capture: Option<&Path>) -> Result<(), LabError> {
+    fn build(&mut self, capture: Option<&Path>, held: &[&str]) -> Result<(), LabError> {
         let topo = self.topology.clone();
         std::fs::create_dir_all(&self.dir).context(|| format!("create {}", self.dir.display()))?;
         std::fs::write(self.dir.join("topology.toml"), &topo.source)
@@ -384,6 +420,13 @@ impl Lab {
                 net::default_route(&ns, gw)
                     .context(|| format!("{}: default route via {gw}", node.name))?;
             }
+            // In the kernel before the routing daemon starts, so it finds
+            // them all at once in its first scan.
+            if node.external_routes > 0 {
+                net::blackhole_routes(&ns, node.external_prefixes().collect()).context(|| {
+                    format!("{}: {} external routes", node.name, node.external_routes)
+                })?;
+            }
         }
         if let Some(dir) = capture {
             self.start_captures(dir)?;
@@ -394,21 +437,34 @@ impl Lab {
             self.start_http(&node.name)?;
         }
         self.routing_started = Some(Instant::now());
-        for node in &topo.nodes {
-            let ns = self.ns_path(&node.name);
-            let dir = self.node_dir(&node.name);
-            match node.implementation {
-                Some(Implementation::Frr) => frr::Frr::new(&dir.join("frr"))
-                    .start(&ns, &topo, node)
-                    .context(|| format!("{}: start frr", node.name))?,
-                Some(Implementation::Bird) => bird::Bird::new(&dir.join("bird"))
-                    .start(&ns, &topo, node)
-                    .context(|| format!("{}: start bird", node.name))?,
-                Some(Implementation::Anycastd) => self.start_anycastd(&node.name)?,
-                None => {}
+        for node in topo.nodes.iter().filter(|n| n.runs_ospf()) {
+            if !held.contains(&node.name.as_str()) {
+                self.start_routing(&node.name)?;
             }
         }
         Ok(())
+    }
+
+    /// Starts the routing daemon of `node` (FRR, BIRD or anycastd).
+    pub fn start_routing(&mut self, node: &str) -> Result<(), LabError> {
+        let n = self
+            .topology
+            .node(node)
+            .cloned()
+            .ok_or_else(|| LabError::Missing(format!("node {node}")))?;
+        let ns = self.ns_path(node);
+        let topo = &self.topology;
+        match self.implementation(node)? {
+            Implementation::Frr => self
+                .frr(node)
+                .start(&ns, topo, &n)
+                .context(|| format!("{node}: start frr")),
+            Implementation::Bird => self
+                .bird(node)
+                .start(&ns, topo, &n)
+                .context(|| format!("{node}: start bird")),
+            Implementation::Anycastd => self.start_anycastd(node),
+        }
     }
 
     /// tcpdump on every OSPF interface; they stop with the namespaces.
@@ -512,11 +568,15 @@ impl Lab {
         netns::command(&self.ns_path(node), program).context(|| format!("{node}: namespace"))
     }
 
-    fn frr(&self, node: &str) -> frr::Frr {
+    /// The FRR instance of a node whose implementation is FRR (for
+    /// `vtysh` queries).
+    pub fn frr(&self, node: &str) -> frr::Frr {
         frr::Frr::new(&self.node_dir(node).join("frr"))
     }
 
-    fn bird(&self, node: &str) -> bird::Bird {
+    /// The BIRD instance of a node whose implementation is BIRD (for
+    /// `birdc` queries).
+    pub fn bird(&self, node: &str) -> bird::Bird {
         bird::Bird::new(&self.node_dir(node).join("bird"))
     }
 
@@ -560,6 +620,29 @@ impl Lab {
             Implementation::Anycastd => self.anycastd(node).neighbors(),
         }
         .context(|| format!("{node}: OSPF neighbours"))
+    }
+
+    /// Every LSA in the node's OSPF database (all areas, AS-external ones
+    /// once), as its own daemon lists it. Large: for a count use
+    /// [`Lab::ospf_lsa_count`].
+    pub fn ospf_database(&self, node: &str) -> Result<Vec<LsaId>, LabError> {
+        match self.implementation(node)? {
+            Implementation::Frr => self.frr(node).database(),
+            Implementation::Bird => self.bird(node).database(),
+            Implementation::Anycastd => self.anycastd(node).database(),
+        }
+        .context(|| format!("{node}: OSPF database"))
+    }
+
+    /// The number of LSAs in the node's OSPF database, from the daemon's
+    /// summary where it has one (FRR, BIRD), else from the full list.
+    pub fn ospf_lsa_count(&self, node: &str) -> Result<usize, LabError> {
+        match self.implementation(node)? {
+            Implementation::Frr => self.frr(node).lsa_count(),
+            Implementation::Bird => self.bird(node).lsa_count(),
+            Implementation::Anycastd => self.anycastd(node).database().map(|d| d.len()),
+        }
+        .context(|| format!("{node}: OSPF LSA count"))
     }
 
     /// The node's kernel route for exactly `prefix`, with its nexthops.

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::topology::Role;
+use crate::topology::{Implementation, Role, Topology, MAX_EXTERNAL_ROUTES};
 use crate::traffic::{LoadReport, LoadSpec};
-use crate::{wait_for, Lab, LabError, OspfNeighbor};
+use crate::{wait_for, Lab, LabError, LabOptions, OspfNeighbor};
 
 /// The nodes a classic or anycast scenario works with, found by role.
 #[derive(Debug, Clone)]
@@ -244,4 +244,545 @@ pub fn dead_interval(lab: &Lab, node: &str) -> Duration {
         .max()
         .unwrap_or(40);
     Duration::from_secs(u64::from(secs))
+}
+
+/// Memory and CPU of a set of processes at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Sum of `VmRSS` (/proc/PID/status), KiB.
+    pub rss_kib: u64,
+    /// The anonymous part of it (`RssAnon`: heap and stacks, not the
+    /// pages of the program and its libraries), KiB.
+    pub anon_kib: u64,
+    /// Sum of user and system time (/proc/PID/stat utime + stime).
+    pub cpu: Duration,
+}
+
+/// Clock ticks per second of /proc/PID/stat times (`USER_HZ`, 100 on
+/// every Linux architecture the lab runs on).
+const USER_HZ: u64 = 100;
+
+/// [`Usage`] of the processes `pids`, read from /proc.
+pub fn usage(pids: &[i32]) -> Result<Usage, LabError> {
+    let mut total = Usage::default();
+    for pid in pids {
+        let read = |f: &str| {
+            std::fs::read_to_string(format!("/proc/{pid}/{f}")).map_err(|source| LabError::Io {
+                context: format!("read /proc/{pid}/{f}"),
+                source,
+            })
+        };
+        let bad = |f: &str| LabError::Missing(format!("a readable /proc/{pid}/{f}"));
+        let status = read("status")?;
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .ok_or_else(|| bad("status"))
+        };
+        total.rss_kib += kib("VmRSS:")?;
+        total.anon_kib += kib("RssAnon:")?;
+        // Fields after the parenthesised command name: state is field 3,
+        // utime and stime are fields 14 and 15 (proc(5)).
+        let stat = read("stat")?;
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or_else(|| bad("stat"))?;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+        let (utime, stime) = ticks(11).zip(ticks(12)).ok_or_else(|| bad("stat"))?;
+        total.cpu += Duration::from_millis((utime + stime) * 1000 / USER_HZ);
+    }
+    Ok(total)
+}
+
+/// A director loading a large database from a router (the scale test and
+/// `anycastd lab bench-db`).
+#[derive(Debug, Clone)]
+pub struct DbLoad {
+    pub director: String,
+    pub implementation: Implementation,
+    /// External routes the router originates.
+    pub routes: u32,
+    /// LSAs in the director's database once complete (equal to the
+    /// router's count).
+    pub lsas: usize,
+    /// From starting the director's routing daemon to a complete database.
+    pub elapsed: Duration,
+    /// From the router's first Hello that lists the director (the moment
+    /// the adjacency can start: up to one HelloInterval after the
+    /// director's start, the same for every implementation) to a complete
+    /// database; known when the lab captured OSPF (`LabOptions::capture`).
+    pub after_hello: Option<Duration>,
+    /// The director's routing daemons then (anycastd; bird; zebra + ospfd).
+    pub usage: Usage,
+}
+
+/// `base` with `routes` external routes on its first router that has any
+/// (else its first router) and every director running `director`.
+pub fn scale_topology(
+    base: &Topology,
+    routes: u32,
+    director: Implementation,
+) -> Result<Topology, LabError> {
+    if routes > MAX_EXTERNAL_ROUTES {
+        return Err(LabError::Missing(format!(
+            "at most {MAX_EXTERNAL_ROUTES} external routes (asked for {routes})"
+        )));
+    }
+    let mut t = base.clone();
+    let router = t
+        .nodes
+        .iter()
+        .position(|n| n.role == Role::Router && n.external_routes > 0)
+        .or_else(|| t.nodes.iter().position(|n| n.role == Role::Router))
+        .ok_or_else(|| LabError::Missing(format!("a router in topology {}", t.name)))?;
+    t.nodes[router].external_routes = routes;
+    for n in t.nodes.iter_mut().filter(|n| n.role == Role::Director) {
+        n.implementation = Some(director);
+    }
+    Ok(t)
+}
+
+/// Brings `topo` up with its first director's routing daemon held back,
+/// waits until the router with external routes has originated them all,
+/// then starts the director and measures the time until its database is
+/// complete: its neighbour (the router) is Full and it holds as many LSAs
+/// as the router. Returns the lab (still up) with the measurement.
+pub fn db_load(
+    topo: Topology,
+    opts: LabOptions,
+    timeout: Duration,
+) -> Result<(Lab, DbLoad), LabError> {
+    let missing = |what: &str| LabError::Missing(format!("{what} in topology {}", topo.name));
+    let router = topo
+        .nodes
+        .iter()
+        .find(|n| n.role == Role::Router && n.external_routes > 0)
+        .ok_or_else(|| missing("a router with external_routes"))?;
+    let director = topo
+        .nodes
+        .iter()
+        .find(|n| n.role == Role::Director)
+        .ok_or_else(|| missing("a director"))?;
+    let (router, routes) = (router.name.clone(), router.external_routes);
+    let router_id = topo
+        .node(&router)
+        .and_then(|n| topo.router_id(n))
+        .ok_or_else(|| missing("the router's router ID"))?;
+    let director_id = topo
+        .router_id(director)
+        .ok_or_else(|| missing("the director's router ID"))?;
+    // The director's interface towards the router, for the capture.
+    let link = topo
+        .links
+        .iter()
+        .find(|[a, b]| a.node == router && b.node == director.name)
+        .or_else(|| {
+            topo.links
+                .iter()
+                .find(|[a, b]| b.node == router && a.node == director.name)
+        })
+        .and_then(|l| l.iter().find(|e| e.node == director.name))
+        .map(|e| e.ifname.clone());
+    let (director, implementation) = (
+        director.name.clone(),
+        director
+            .implementation
+            .ok_or_else(|| missing("a director with an implementation"))?,
+    );
+    let pcap = opts
+        .capture
+        .as_ref()
+        .zip(link)
+        .map(|(dir, ifname)| dir.join(format!("{director}-{ifname}.pcap")));
+    let mut lab = Lab::up_unique_holding(topo, opts, &[director.as_str()])?;
+
+    // The router's own Router-LSA and every external.
+    let want = usize::try_from(routes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut seen = 0;
+    wait_for(timeout, Duration::from_millis(100), || {
+        seen = lab.ospf_lsa_count(&router).unwrap_or(0);
+        (seen >= want).then_some(())
+    })
+    .ok_or_else(|| {
+        LabError::Missing(format!(
+            "{want} LSAs on {router} within {timeout:?} (it has {seen})"
+        ))
+    })?;
+
+    lab.start_routing(&director)?;
+    let start = Instant::now();
+    let start_wall = std::time::SystemTime::now();
+    let mut last = String::from("no answer yet");
+    let done = wait_for(timeout, Duration::from_millis(20), || {
+        let full = lab
+            .ospf_neighbors(&director)
+            .ok()?
+            .into_iter()
+            .any(|n| n.router_id == router_id && n.state == "Full");
+        if !full {
+            last = format!("{director} not Full with {router}");
+            return None;
+        }
+        // Sampled before the counts, which cost the daemons some work.
+        let elapsed = start.elapsed();
+        let pids = lab.routing_pids(&director).ok()?;
+        let usage = usage(&pids).ok()?;
+        let ours = lab.ospf_lsa_count(&director).ok()?;
+        let theirs = lab.ospf_lsa_count(&router).ok()?;
+        last = format!("{director} has {ours} LSAs, {router} {theirs}");
+        (ours == theirs && ours >= want).then_some((elapsed, usage, ours))
+    });
+    let (elapsed, usage, lsas) = done.ok_or_else(|| {
+        LabError::Missing(format!(
+            "a complete database on {director} within {timeout:?} ({last})"
+        ))
+    })?;
+    let complete_wall = start_wall + elapsed;
+    let after_hello = pcap
+        .and_then(|p| first_hello_listing(&p, router_id, director_id, start_wall))
+        .and_then(|hello| complete_wall.duration_since(hello).ok());
+    Ok((
+        lab,
+        DbLoad {
+            director,
+            implementation,
+            routes,
+            lsas,
+            elapsed,
+            after_hello,
+            usage,
+        },
+    ))
+}
+
+/// The capture time of the first OSPF Hello in the pcap file `path`
+/// (Ethernet, as tcpdump writes on a veth) sent by the router with router
+/// ID `from` after `since` and listing neighbour `listing`.
+pub fn first_hello_listing(
+    path: &std::path::Path,
+    from: Ipv4Addr,
+    listing: Ipv4Addr,
+    since: std::time::SystemTime,
+) -> Option<std::time::SystemTime> {
+    let data = std::fs::read(path).ok()?;
+    let u32_at = |b: &[u8], at: usize, le: bool| -> Option<u32> {
+        let x: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(x)
+        } else {
+            u32::from_be_bytes(x)
+        })
+    };
+    // Microsecond or nanosecond timestamps, either byte order.
+    let (le, nanos) = match u32_at(&data, 0, true)? {
+        0xa1b2_c3d4 => (true, false),
+        0xa1b2_3c4d => (true, true),
+        0xd4c3_b2a1 => (false, false),
+        0x4d3c_b2a1 => (false, true),
+        _ => return None,
+    };
+    if u32_at(&data, 20, le)? != 1 {
+        return None; // not Ethernet
+    }
+    let mut at = 24;
+    while let (Some(sec), Some(frac), Some(len)) = (
+        u32_at(&data, at, le),
+        u32_at(&data, at + 4, le),
+        u32_at(&data, at + 8, le),
+    ) {
+        let frame = data.get(at + 16..at + 16 + len as usize)?;
+        at += 16 + len as usize;
+        let when = std::time::UNIX_EPOCH
+            + Duration::from_secs(u64::from(sec))
+            + if nanos {
+                Duration::from_nanos(u64::from(frac))
+            } else {
+                Duration::from_micros(u64::from(frac))
+            };
+        // Ethernet, IPv4 carrying OSPF (89).
+        let Some(ip) = frame.get(14..) else { continue };
+        if frame.get(12..14) != Some(&[0x08, 0x00]) || ip.get(9) != Some(&89) {
+            continue;
+        }
+        let Some(ospf) = ip.get(usize::from(ip[0] & 0x0f) * 4..) else {
+            continue;
+        };
+        // A Hello (type 1) from `from`; its neighbours follow the 24-byte
+        // header and 20 bytes of fixed fields, up to the packet length.
+        if ospf.get(1) != Some(&1) || ospf.get(4..8) != Some(&from.octets()[..]) || when < since {
+            continue;
+        }
+        let len = ospf
+            .get(2..4)
+            .map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+        let listed = ospf
+            .get(44..len.min(ospf.len()))
+            .unwrap_or_default()
+            .chunks_exact(4)
+            .any(|n| n == listing.octets());
+        if listed {
+            return Some(when);
+        }
+    }
+    None
+}
+
+/// The median of `f` over the rows of `routes` and `imp` (the lower
+/// middle one of an even count).
+fn median_of<T: Copy + Ord>(
+    rows: &[DbLoad],
+    routes: u32,
+    imp: Implementation,
+    f: impl Fn(&DbLoad) -> T,
+) -> Option<T> {
+    let mut v: Vec<T> = rows
+        .iter()
+        .filter(|r| r.routes == routes && r.implementation == imp)
+        .map(f)
+        .collect();
+    v.sort();
+    v.get(v.len().saturating_sub(1) / 2).copied()
+}
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// For each count in `routes`, `runs` times over: brings `base` up three
+/// times, the director running anycastd, FRR and BIRD in turn, and
+/// measures its database load with [`db_load`]. Prints every run, the
+/// medians, and how anycastd compares with BIRD (targets: faster, and at
+/// most 2/3 of its RSS). The time includes waiting for the router's next
+/// Hello (up to one HelloInterval), hence several runs.
+pub fn bench_db(
+    base: &Topology,
+    opts: &LabOptions,
+    routes: &[u32],
+    runs: usize,
+    out: &mut dyn FnMut(&str),
+) -> Result<Vec<DbLoad>, LabError> {
+    const IMPLEMENTATIONS: [Implementation; 3] = [
+        Implementation::Anycastd,
+        Implementation::Frr,
+        Implementation::Bird,
+    ];
+    let timeout = Duration::from_secs(120);
+    // The director's side of the link is captured, to time the load from
+    // the router's first Hello that lets the adjacency start.
+    let mut opts = opts.clone();
+    let capture_dir = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+        .then(|| std::env::temp_dir().join(format!("anycastd-bench-db-{}", std::process::id())));
+    if opts.capture.is_none() {
+        opts.capture.clone_from(&capture_dir);
+    }
+    if opts.capture.is_none() {
+        out("(no tcpdump: times after the router's Hello are not measured)");
+    }
+    let header = format!(
+        "{:>7}  {:<9} {:>4}  {:>6}  {:>9}  {:>11}  {:>8}  {:>8}  {:>6}",
+        "routes", "director", "run", "LSAs", "complete", "after Hello", "RSS", "anon", "CPU"
+    );
+    let row = |run: &str, r: &DbLoad| {
+        format!(
+            "{:>7}  {:<9} {:>4}  {:>6}  {:>7.2} s  {:>11}  {:>5.1} MB  {:>5.1} MB  {:>4.2} s",
+            r.routes,
+            r.implementation.to_string(),
+            run,
+            r.lsas,
+            r.elapsed.as_secs_f64(),
+            r.after_hello
+                .map_or_else(|| "-".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+            mb(r.usage.rss_kib),
+            mb(r.usage.anon_kib),
+            r.usage.cpu.as_secs_f64()
+        )
+    };
+    out(&header);
+    let mut rows = Vec::new();
+    for &n in routes {
+        for run in 1..=runs.max(1) {
+            for imp in IMPLEMENTATIONS {
+                let topo = scale_topology(base, n, imp)?;
+                let result = db_load(topo, opts.clone(), timeout);
+                let (lab, r) = match result {
+                    Ok(x) => x,
+                    Err(e) => {
+                        if let Some(d) = &capture_dir {
+                            let _ = std::fs::remove_dir_all(d);
+                        }
+                        return Err(e);
+                    }
+                };
+                lab.down();
+                out(&row(&run.to_string(), &r));
+                rows.push(r);
+            }
+        }
+    }
+    // Medians, each column on its own.
+    let mut medians = Vec::new();
+    for &n in routes {
+        for imp in IMPLEMENTATIONS {
+            let Some(first) = rows
+                .iter()
+                .find(|r| r.routes == n && r.implementation == imp)
+            else {
+                continue;
+            };
+            medians.push(DbLoad {
+                elapsed: median_of(&rows, n, imp, |r| r.elapsed).unwrap_or_default(),
+                after_hello: median_of(&rows, n, imp, |r| r.after_hello).flatten(),
+                usage: Usage {
+                    rss_kib: median_of(&rows, n, imp, |r| r.usage.rss_kib).unwrap_or_default(),
+                    anon_kib: median_of(&rows, n, imp, |r| r.usage.anon_kib).unwrap_or_default(),
+                    cpu: median_of(&rows, n, imp, |r| r.usage.cpu).unwrap_or_default(),
+                },
+                ..first.clone()
+            });
+        }
+    }
+    if let Some(d) = &capture_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    out(&format!("medians of {} runs:", runs.max(1)));
+    out(&header);
+    for r in &medians {
+        out(&row("med", r));
+    }
+    for &n in routes {
+        let get = |i: Implementation| {
+            medians
+                .iter()
+                .find(|r| r.routes == n && r.implementation == i)
+        };
+        let (Some(a), Some(b)) = (get(Implementation::Anycastd), get(Implementation::Bird)) else {
+            continue;
+        };
+        let ratio = |x: u64, y: u64| x as f64 / y.max(1) as f64;
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        let rss = ratio(a.usage.rss_kib, b.usage.rss_kib);
+        let after = match (a.after_hello, b.after_hello) {
+            (Some(x), Some(y)) => format!(
+                ", {:.2} s vs {:.2} s after the router's Hello",
+                x.as_secs_f64(),
+                y.as_secs_f64()
+            ),
+            _ => String::new(),
+        };
+        // Within 5% is a tie: runs vary more than that.
+        let (x, y) = (a.elapsed.as_secs_f64(), b.elapsed.as_secs_f64());
+        let faster = if (x - y).abs() <= 0.05 * y {
+            "tie"
+        } else {
+            verdict(x < y)
+        };
+        out(&format!(
+            "{n} routes, anycastd vs BIRD: complete after {x:.2} s vs {y:.2} s{after} (faster: {faster}); \
+             RSS {:.2} of BIRD's (at most 0.67: {}; anonymous memory alone: {:.2})",
+            rss,
+            verdict(rss <= 2.0 / 3.0),
+            ratio(a.usage.anon_kib, b.usage.anon_kib)
+        ));
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// An Ethernet frame with an OSPF Hello from `rid` listing `nbrs`.
+    fn hello_frame(rid: [u8; 4], nbrs: &[[u8; 4]]) -> Vec<u8> {
+        let mut ospf = vec![2, 1, 0, 0];
+        ospf.extend_from_slice(&rid);
+        ospf.extend_from_slice(&[0; 16]); // area, checksum, auth
+        ospf.extend_from_slice(&[0; 20]); // mask .. BDR
+        for n in nbrs {
+            ospf.extend_from_slice(n);
+        }
+        let len = u16::try_from(ospf.len()).expect("short").to_be_bytes();
+        ospf[2..4].copy_from_slice(&len);
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 1, 89, 0, 0];
+        ip.extend_from_slice(&[198, 18, 2, 0, 224, 0, 0, 5]);
+        ip.extend_from_slice(&ospf);
+        let mut frame = vec![0; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&ip);
+        frame
+    }
+
+    fn pcap(packets: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in [0xa1b2_c3d4_u32, 0x0004_0002, 0, 0, 262_144, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for (sec, usec, frame) in packets {
+            let len = u32::try_from(frame.len()).expect("short");
+            for v in [*sec, *usec, len, len] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(frame);
+        }
+        out
+    }
+
+    #[test]
+    fn finds_the_first_hello_listing_the_director() {
+        let (router, director) = ([198, 18, 0, 1], [198, 18, 0, 11]);
+        let bytes = pcap(&[
+            (100, 0, hello_frame(router, &[])),
+            (100, 500, hello_frame(director, &[router])),
+            (
+                101,
+                250_000,
+                hello_frame(router, &[[10, 0, 0, 9], director]),
+            ),
+            (102, 250_000, hello_frame(router, &[director])),
+        ]);
+        let path = std::env::temp_dir().join(format!("scenario-test-{}.pcap", std::process::id()));
+        std::fs::write(&path, &bytes).expect("write");
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let found = |since: SystemTime| {
+            first_hello_listing(
+                &path,
+                Ipv4Addr::from(router),
+                Ipv4Addr::from(director),
+                since,
+            )
+        };
+        assert_eq!(
+            found(at(99)),
+            Some(at(101) + Duration::from_micros(250_000))
+        );
+        assert_eq!(
+            found(at(102)),
+            Some(at(102) + Duration::from_micros(250_000))
+        );
+        assert_eq!(found(at(103)), None);
+        // A truncated file or another format yields nothing.
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).expect("write");
+        assert_eq!(found(at(102)), None, "the last packet is cut short");
+        std::fs::write(&path, b"not a pcap file at all, no").expect("write");
+        assert_eq!(found(at(0)), None);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn usage_reads_this_process() {
+        let u = usage(&[i32::try_from(std::process::id()).expect("pid")]).expect("proc");
+        assert!(
+            u.rss_kib > 0 && u.anon_kib > 0 && u.anon_kib <= u.rss_kib,
+            "{u:?}"
+        );
+        assert!(usage(&[i32::MAX]).is_err(), "no such process");
+    }
 }

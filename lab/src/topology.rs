@@ -17,6 +17,11 @@ use toml::Spanned;
 pub const DEFAULT_LINK_RANGE: &str = "198.18.0.0/15";
 /// VIPs live in TEST-NET-1 (RFC 5737) unless a file says otherwise.
 pub const DEFAULT_VIP_RANGE: &str = "192.0.2.0/24";
+/// A router's `external_routes` are blackhole /32s counted up from the
+/// start of this range (the upper half of the benchmarking range).
+pub const EXTERNAL_ROUTE_RANGE: &str = "198.19.0.0/16";
+/// At most this many external routes per router: they must fit the range.
+pub const MAX_EXTERNAL_ROUTES: u32 = 65_000;
 
 /// A topology file could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +186,8 @@ struct NodeFile {
     #[serde(default)]
     sysctls: BTreeMap<String, toml::Value>,
     ospf: Option<NodeOspfFile>,
+    /// Routers only: this many blackhole /32s redistributed into OSPF.
+    external_routes: Option<Spanned<i64>>,
 }
 
 /// `ospf = false` on an endpoint keeps OSPF off that interface; a table
@@ -255,6 +262,10 @@ pub struct Node {
     pub http: bool,
     pub sysctls: BTreeMap<String, String>,
     pub router_id: Option<Ipv4Addr>,
+    /// Number of blackhole /32s (from [`EXTERNAL_ROUTE_RANGE`]) put in the
+    /// router's kernel table before its daemon starts and redistributed
+    /// into OSPF as AS-external LSAs; 0 for none.
+    pub external_routes: u32,
 }
 
 impl Node {
@@ -262,6 +273,19 @@ impl Node {
     pub fn runs_ospf(&self) -> bool {
         self.implementation.is_some()
     }
+
+    /// The prefixes of [`Node::external_routes`]: consecutive /32s from
+    /// the start of [`EXTERNAL_ROUTE_RANGE`].
+    pub fn external_prefixes(&self) -> impl Iterator<Item = Ipv4Network> {
+        let base = u32::from(external_range().network());
+        (0..self.external_routes.min(MAX_EXTERNAL_ROUTES))
+            .map(move |i| Ipv4Network::from(Ipv4Addr::from(base + i)))
+    }
+}
+
+/// [`EXTERNAL_ROUTE_RANGE`], parsed.
+pub fn external_range() -> Ipv4Network {
+    EXTERNAL_ROUTE_RANGE.parse().expect("built-in range parses")
 }
 
 #[derive(Debug, Clone)]
@@ -355,6 +379,8 @@ struct Validator {
     vip_ranges: Vec<Ipv4Network>,
     ifcount: HashMap<String, usize>,
     ifnames: HashSet<(String, String)>,
+    /// A router with external routes: links must stay out of their range.
+    external_routes_on: Option<String>,
 }
 
 fn valid_name(s: &str) -> bool {
@@ -562,6 +588,33 @@ impl Validator {
             }
             None => (None, OspfParams::default()),
         };
+        let external_routes = match n.external_routes {
+            None => 0,
+            Some(e) => {
+                if n.role != Role::Router {
+                    return Err((
+                        e.span(),
+                        format!("external_routes: only routers originate external routes, {name} is a {}", n.role),
+                    ));
+                }
+                let count = u32::try_from(*e.get_ref())
+                    .ok()
+                    .filter(|c| *c <= MAX_EXTERNAL_ROUTES)
+                    .ok_or_else(|| {
+                        (
+                            e.span(),
+                            format!(
+                                "external_routes = {}: must be 0 to {MAX_EXTERNAL_ROUTES} (/32s in {EXTERNAL_ROUTE_RANGE})",
+                                e.get_ref()
+                            ),
+                        )
+                    })?;
+                if count > 0 {
+                    self.external_routes_on.get_or_insert_with(|| name.clone());
+                }
+                count
+            }
+        };
         let http = n.http.unwrap_or(n.role == Role::Server);
         self.nodes
             .insert(name.clone(), (n.role, params, implementation.is_some()));
@@ -573,6 +626,7 @@ impl Validator {
             http,
             sysctls,
             router_id,
+            external_routes,
         })
     }
 
@@ -605,6 +659,17 @@ impl Validator {
                 e.addr.span(),
                 format!("address {addr} is outside the lab's link ranges"),
             ));
+        }
+        if let Some(router) = &self.external_routes_on {
+            let range = external_range();
+            if range.contains(addr.ip()) || addr.contains(range.network()) {
+                return Err((
+                    e.addr.span(),
+                    format!(
+                        "address {addr} overlaps {EXTERNAL_ROUTE_RANGE}, the external routes of {router}"
+                    ),
+                ));
+            }
         }
         if let Some(other) = self.addrs.insert(addr.ip(), node.clone()) {
             return Err((
@@ -823,6 +888,31 @@ members = [
         fails_with(&bad, 23, "gateway 198.18.9.1 is not a neighbour");
         let bad = GOOD.replace("198.18.0.3/24", "198.18.5.3/24");
         fails_with(&bad, 30, "not in LAN lan0's subnet");
+    }
+
+    #[test]
+    fn external_routes_on_routers_only_and_in_range() {
+        let router = "ospf = { hello = 1, dead = 4, priority = 1 }\n";
+        let with = |n: &str| GOOD.replacen(router, &format!("{router}external_routes = {n}\n"), 1);
+        let t = Topology::parse("t.toml", &with("65000")).expect("valid");
+        let r = t.node("r").expect("r");
+        assert_eq!(r.external_routes, 65_000);
+        let p: Vec<Ipv4Network> = r.external_prefixes().collect();
+        assert_eq!(p.len(), 65_000);
+        assert_eq!(p[0].to_string(), "198.19.0.0/32");
+        assert_eq!(p[257].to_string(), "198.19.1.1/32");
+        assert!(p.iter().all(|x| external_range().contains(x.ip())));
+        assert_eq!(t.node("d1").expect("d1").external_routes, 0);
+        fails_with(&with("65001"), 11, "must be 0 to 65000");
+        fails_with(&with("-1"), 11, "external_routes = -1: must be 0 to 65000");
+        let director = "ospf = { priority = 0 }\n";
+        let bad = GOOD.replacen(director, &format!("{director}external_routes = 10\n"), 1);
+        fails_with(&bad, 17, "only routers originate external routes");
+        // A link inside the routes' range would be shadowed by them.
+        let bad = with("10").replace("198.18.1.2/24", "198.19.1.2/24");
+        fails_with(&bad, 24, "overlaps 198.19.0.0/16, the external routes of r");
+        // Without external routes that address is an ordinary link address.
+        Topology::parse("t.toml", &GOOD.replace("198.18.1.", "198.19.1.")).expect("valid");
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Instance {
                 .areas
                 .get(&area_id)
                 .and_then(|a| a.lsdb.get_on(&key, iid))
-                .map(|e| (e.header(now), e.from_flooding, e.installed, e.sent_back));
+                .map(|e| (e.header(now), e.from_flooding, e.installed, e.sent_back()));
             // 13 step 4: a MaxAge LSA we do not have, while no database
             // exchange is running: acknowledge and drop it.
             if hdr.is_max_age() && db.is_none() && !self.any_exchanging() {
@@ -220,6 +220,13 @@ impl Instance {
             if iface.delayed_ack_due.is_none() {
                 iface.delayed_ack_due = Some(now + iface.delayed_ack_delay());
             }
+            // A full packet's worth goes at once: delaying it bundles
+            // nothing more, and a database load would otherwise pile up
+            // tens of thousands of them.
+            let per_packet = ((iface.max_packet_len() - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
+            if iface.delayed_acks.len() >= per_packet {
+                self.send_delayed_acks(now, iid);
+            }
         }
     }
 
@@ -243,7 +250,7 @@ impl Instance {
         else {
             return;
         };
-        entry.sent_back = Some(now);
+        entry.set_sent_back(now);
         let raw = entry.to_send(now, delay);
         if let Some(n) = iface.neighbors.get_mut(&addr) {
             n.pending_lsu.push(raw);
@@ -616,5 +623,126 @@ impl Instance {
                 PacketBody::LinkStateUpdate(LinkStateUpdate { lsas: batch }),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::{Config, InterfaceConfig, NetworkType};
+    use crate::lsa::{ExternalLsa, Lsa, LsaBody, Options, INITIAL_SEQUENCE_NUMBER};
+    use crate::packet::{
+        DatabaseDescription, DdFlags, Hello, Packet, ALL_SPF_ROUTERS, AUTYPE_NULL,
+    };
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn external(i: u8, adv: Ipv4Addr) -> RawLsa {
+        Lsa {
+            header: LsaHeader {
+                age: 1,
+                options: Options::E,
+                lsa_type: LsaType::AS_EXTERNAL,
+                link_state_id: Ipv4Addr::new(20, 0, i, 0),
+                advertising_router: adv,
+                seq: INITIAL_SEQUENCE_NUMBER,
+                checksum: 0,
+                length: 0,
+            },
+            body: LsaBody::AsExternal(ExternalLsa {
+                network_mask: ip("255.255.255.0"),
+                e_bit: true,
+                metric: 20,
+                forwarding_address: Ipv4Addr::UNSPECIFIED,
+                external_route_tag: 0,
+                tos: vec![],
+            }),
+        }
+        .to_raw()
+        .unwrap()
+    }
+
+    /// Delayed acknowledgements go as soon as a packet is full; the rest
+    /// waits for the timer (RFC 2328 13.5).
+    #[test]
+    fn full_packets_of_acks_are_not_delayed() {
+        let t0 = Instant::now();
+        let (me, peer, peer_addr) = (ip("10.0.0.1"), ip("9.9.9.9"), ip("198.18.1.1"));
+        let mut a = Instance::new(
+            Config {
+                router_id: me,
+                ..Config::default()
+            },
+            t0,
+            1_700_000_000,
+        );
+        a.add_interface(
+            t0,
+            InterfaceConfig {
+                network: NetworkType::PointToPoint,
+                ..InterfaceConfig::new("a0", 1, ip("198.18.1.0"), 31, Ipv4Addr::UNSPECIFIED)
+            },
+        );
+        let packet = |body| {
+            Packet {
+                router_id: peer,
+                area_id: Ipv4Addr::UNSPECIFIED,
+                autype: AUTYPE_NULL,
+                auth_data: [0; 8],
+                body,
+            }
+            .encode()
+            .unwrap()
+        };
+        let hello = packet(PacketBody::Hello(Hello {
+            network_mask: Ipv4Addr::UNSPECIFIED,
+            hello_interval: 10,
+            options: Options::E,
+            router_priority: 1,
+            router_dead_interval: 40,
+            designated_router: Ipv4Addr::UNSPECIFIED,
+            backup_designated_router: Ipv4Addr::UNSPECIFIED,
+            neighbors: vec![me],
+        }));
+        let mut now = t0;
+        a.handle_packet(now, 1, peer_addr, ALL_SPF_ROUTERS, &hello);
+        // Answer every DD as an empty slave until the exchange is over.
+        for _ in 0..10 {
+            while let Some(t) = a.poll_transmit() {
+                if let PacketBody::DatabaseDescription(dd) = Packet::decode(&t.bytes).unwrap().body
+                {
+                    let reply = packet(PacketBody::DatabaseDescription(DatabaseDescription {
+                        interface_mtu: 1500,
+                        options: Options::E,
+                        flags: DdFlags::empty(),
+                        dd_sequence_number: dd.dd_sequence_number,
+                        lsa_headers: Vec::new(),
+                    }));
+                    now += Duration::from_millis(1);
+                    a.handle_packet(now, 1, peer_addr, t.dst, &reply);
+                }
+            }
+        }
+        assert_eq!(a.neighbors(now)[0].state, NsmState::Full);
+        while a.poll_transmit().is_some() {}
+        let lsas: Vec<RawLsa> = (0..100).map(|i| external(i, peer)).collect();
+        let lsu = packet(PacketBody::LinkStateUpdate(LinkStateUpdate { lsas }));
+        a.handle_packet(now, 1, peer_addr, ALL_SPF_ROUTERS, &lsu);
+        let acks = |a: &mut Instance| -> Vec<usize> {
+            std::iter::from_fn(|| a.poll_transmit())
+                .filter_map(|t| match Packet::decode(&t.bytes).unwrap().body {
+                    PacketBody::LinkStateAck(ack) => Some(ack.lsa_headers.len()),
+                    _ => None,
+                })
+                .collect()
+        };
+        // (1500 - 20 IP - 24 OSPF) / 20 = 72 headers fit a packet.
+        assert_eq!(acks(&mut a), [72], "a full packet at once");
+        let due = a.poll_timeout().unwrap();
+        assert!(due <= now + Duration::from_secs(1));
+        a.handle_timeout(due);
+        assert_eq!(acks(&mut a), [28], "the rest when the timer fires");
     }
 }

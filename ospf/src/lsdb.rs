@@ -7,12 +7,20 @@
 //! LSRefreshTime, for everyone else's the moment the age reaches MaxAge.
 //! MaxAge entries sit in a separate set until flushing is complete (14).
 //!
+//! Memory, for databases of tens of thousands of LSAs: entries are boxed,
+//! so the B-tree (whose nodes end up little over half full when keys come
+//! in order, as answers to our requests do) holds only keys and pointers;
+//! and timers are grouped by deadline, since the LSAs of one Link State
+//! Update are installed at the same instant with the same age and so share
+//! one. About 200 bytes per LSA instead of about 360.
+//!
 //! Scope: AS-scoped LSAs (types 5 and 11) are kept in, and flooded within,
 //! the area they arrived in: a director lives in one area, and this avoids
 //! an AS-wide database for nothing. Link-local opaque LSAs (type 9) carry
 //! the interface they were received on and are only described and flooded
 //! there.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -41,10 +49,13 @@ pub(crate) struct LsaEntry {
     /// For link-local opaque LSAs: the interface they belong to.
     pub(crate) iface: Option<IfaceId>,
     /// Last time it was sent back to a neighbour holding an older copy
-    /// (13 step 8 limits that to once per MinLSArrival).
-    pub(crate) sent_back: Option<Instant>,
-    /// The deadline registered in [`Lsdb::timers`], if any.
-    timer: Option<Instant>,
+    /// (13 step 8 limits that to once per MinLSArrival), in milliseconds
+    /// after `installed` (compact: there may be tens of thousands of
+    /// entries).
+    sent_back_ms: Option<u32>,
+    /// The deadline registered in [`Lsdb::timers`], if any, in seconds
+    /// after `installed`.
+    timer_secs: Option<u16>,
 }
 
 impl LsaEntry {
@@ -60,9 +71,29 @@ impl LsaEntry {
             installed,
             from_flooding,
             iface,
-            sent_back: None,
-            timer: None,
+            sent_back_ms: None,
+            timer_secs: None,
         }
+    }
+
+    /// When it was last sent back to a neighbour holding an older copy.
+    pub(crate) fn sent_back(&self) -> Option<Instant> {
+        self.sent_back_ms
+            .map(|ms| self.installed + Duration::from_millis(u64::from(ms)))
+    }
+
+    /// Notes that it was sent back at `now` (rounded up to the next
+    /// millisecond, so the rate limit never lets one through early).
+    pub(crate) fn set_sent_back(&mut self, now: Instant) {
+        let us = now.saturating_duration_since(self.installed).as_micros();
+        let ms = us.div_ceil(1000);
+        self.sent_back_ms = Some(u32::try_from(ms).unwrap_or(u32::MAX));
+    }
+
+    /// The deadline of its timer, if one is registered.
+    fn timer(&self) -> Option<Instant> {
+        self.timer_secs
+            .map(|s| self.installed + Duration::from_secs(u64::from(s)))
     }
 
     /// The current LS age (RFC 2328 14): age at install plus the seconds
@@ -115,12 +146,53 @@ pub(crate) fn same_instance(a: &LsaHeader, b: &LsaHeader) -> bool {
     a.seq == b.seq && a.checksum == b.checksum && a.is_max_age() == b.is_max_age()
 }
 
+/// The keys whose timer expires at one deadline, in no particular order:
+/// mostly the LSAs of one Link State Update, often a single one.
+#[derive(Debug)]
+enum Due {
+    One(LsaKey),
+    Many(Vec<LsaKey>),
+}
+
+impl Due {
+    fn push(&mut self, key: LsaKey) {
+        match self {
+            Due::One(k) => *self = Due::Many(vec![*k, key]),
+            Due::Many(v) => v.push(key),
+        }
+    }
+
+    /// Removes `key`; true if nothing is left.
+    fn remove(&mut self, key: &LsaKey) -> bool {
+        match self {
+            Due::One(k) => k == key,
+            Due::Many(v) => {
+                if let Some(i) = v.iter().position(|k| k == key) {
+                    v.swap_remove(i);
+                }
+                v.is_empty()
+            }
+        }
+    }
+
+    /// The keys, sorted.
+    fn into_sorted(self) -> Vec<LsaKey> {
+        match self {
+            Due::One(k) => vec![k],
+            Due::Many(mut v) => {
+                v.sort_unstable();
+                v
+            }
+        }
+    }
+}
+
 /// The LSAs of one area, with their aging timers.
 #[derive(Debug, Default)]
 pub(crate) struct Lsdb {
-    entries: BTreeMap<LsaKey, LsaEntry>,
-    /// (deadline, key): refresh for our own LSAs, MaxAge for others.
-    timers: BTreeSet<(Instant, LsaKey)>,
+    entries: BTreeMap<LsaKey, Box<LsaEntry>>,
+    /// Deadline -> keys: refresh for our own LSAs, MaxAge for others.
+    timers: BTreeMap<Instant, Due>,
     /// Entries at MaxAge, waiting to be removed (RFC 2328 14).
     pub(crate) max_age: BTreeSet<LsaKey>,
 }
@@ -128,22 +200,22 @@ pub(crate) struct Lsdb {
 impl Lsdb {
     /// The entry for `key`.
     pub(crate) fn get(&self, key: &LsaKey) -> Option<&LsaEntry> {
-        self.entries.get(key)
+        self.entries.get(key).map(|e| &**e)
     }
 
     /// The entry for `key`, mutable (timers are left alone).
     pub(crate) fn get_mut(&mut self, key: &LsaKey) -> Option<&mut LsaEntry> {
-        self.entries.get_mut(key)
+        self.entries.get_mut(key).map(|e| &mut **e)
     }
 
     /// The entry for `key` as seen from interface `iid` (type 9 scoping).
     pub(crate) fn get_on(&self, key: &LsaKey, iid: IfaceId) -> Option<&LsaEntry> {
-        self.entries.get(key).filter(|e| e.visible_on(iid))
+        self.get(key).filter(|e| e.visible_on(iid))
     }
 
     /// All entries in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&LsaKey, &LsaEntry)> {
-        self.entries.iter()
+        self.entries.iter().map(|(k, e)| (k, &**e))
     }
 
     /// Number of entries.
@@ -168,40 +240,51 @@ impl Lsdb {
             } else {
                 MAX_AGE - age
             };
+            entry.timer_secs = Some(left);
             let deadline = entry.installed + Duration::from_secs(u64::from(left));
-            entry.timer = Some(deadline);
-            self.timers.insert((deadline, key));
+            match self.timers.entry(deadline) {
+                Entry::Vacant(v) => {
+                    v.insert(Due::One(key));
+                }
+                Entry::Occupied(mut o) => o.get_mut().push(key),
+            }
         }
-        self.entries.insert(key, entry);
+        self.entries.insert(key, Box::new(entry));
     }
 
     /// Removes `key` and its timer.
     pub(crate) fn remove(&mut self, key: &LsaKey) -> Option<LsaEntry> {
         let old = self.entries.remove(key)?;
-        if let Some(t) = old.timer {
-            self.timers.remove(&(t, *key));
+        if let Some(t) = old.timer() {
+            if let Entry::Occupied(mut o) = self.timers.entry(t) {
+                if o.get_mut().remove(key) {
+                    o.remove();
+                }
+            }
         }
         self.max_age.remove(key);
-        Some(old)
+        Some(*old)
     }
 
     /// The earliest timer.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        self.timers.first().map(|(t, _)| *t)
+        self.timers.first_key_value().map(|(t, _)| *t)
     }
 
-    /// Removes and returns the keys whose timer is due.
+    /// Removes and returns the keys whose timer is due, by deadline and
+    /// then by key.
     pub(crate) fn take_due(&mut self, now: Instant) -> Vec<LsaKey> {
         let mut due = Vec::new();
-        while let Some(&(t, key)) = self.timers.first() {
-            if t > now {
+        while let Some(first) = self.timers.first_entry() {
+            if *first.key() > now {
                 break;
             }
-            self.timers.pop_first();
-            if let Some(e) = self.entries.get_mut(&key) {
-                e.timer = None;
+            for key in first.remove().into_sorted() {
+                if let Some(e) = self.entries.get_mut(&key) {
+                    e.timer_secs = None;
+                }
+                due.push(key);
             }
-            due.push(key);
         }
         due
     }
@@ -276,6 +359,16 @@ mod tests {
         assert_eq!(e.age(t0 + Duration::from_secs(50)), 150);
         assert_eq!(e.age(t0 + Duration::from_secs(5000)), MAX_AGE);
         assert!(e.is_max_age(t0 + Duration::from_secs(3500)));
+        let mut e = e;
+        assert_eq!(e.sent_back(), None);
+        let at = t0 + Duration::from_micros(2_500_100);
+        e.set_sent_back(at);
+        let back = e.sent_back().expect("noted");
+        assert!(
+            back >= at && back - at < Duration::from_millis(1),
+            "{:?}",
+            back - t0
+        );
         let sent = e.to_send(t0 + Duration::from_secs(10), 1);
         assert_eq!(sent.header().age, 111);
         assert!(sent.verify_checksum());
@@ -331,6 +424,40 @@ mod tests {
         db.remove(&k2);
         assert!(db.max_age.is_empty());
         assert_eq!(db.len(), 1);
+    }
+
+    #[test]
+    fn timers_sharing_a_deadline_fire_in_key_order() {
+        let t0 = Instant::now();
+        let me = ip("10.0.0.1");
+        let mut db = Lsdb::default();
+        for adv in ["10.0.0.9", "10.0.0.3", "10.0.0.7", "10.0.0.5"] {
+            db.install(
+                LsaEntry::new(router_lsa(adv, 100, 1), t0, true, None),
+                me,
+                t0,
+            );
+        }
+        // One of them replaced (new deadline), one flushed: neither fires
+        // at the old deadline.
+        let t1 = t0 + Duration::from_secs(10);
+        db.install(
+            LsaEntry::new(router_lsa("10.0.0.7", 0, 2), t1, true, None),
+            me,
+            t1,
+        );
+        db.remove(&router_lsa("10.0.0.3", 0, 1).header().key());
+        let old = t0 + Duration::from_secs(3500);
+        assert_eq!(db.next_timer(), Some(old));
+        let due: Vec<Ipv4Addr> = db
+            .take_due(old)
+            .iter()
+            .map(|k| k.advertising_router)
+            .collect();
+        assert_eq!(due, [ip("10.0.0.5"), ip("10.0.0.9")]);
+        assert_eq!(db.next_timer(), Some(t1 + Duration::from_secs(3600)));
+        assert_eq!(db.take_due(t1 + Duration::from_secs(3600)).len(), 1);
+        assert_eq!(db.next_timer(), None);
     }
 
     #[test]
