@@ -452,48 +452,7 @@ pub struct Verified {
 /// of the data as 16-bit big-endian words, an odd last byte padded with
 /// zero.
 pub fn internet_checksum(bytes: &[u8]) -> u16 {
-    !fold(sum_words(0, bytes))
-}
-
-/// Adds `bytes` (starting at an even offset of the summed data) to `acc`.
-fn sum_words(acc: u64, bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(2);
-    let mut sum = acc;
-    for pair in &mut chunks {
-        if let [hi, lo] = pair {
-            sum += u64::from(u16::from_be_bytes([*hi, *lo]));
-        }
-    }
-    if let [last] = chunks.remainder() {
-        sum += u64::from(u16::from_be_bytes([*last, 0]));
-    }
-    sum
-}
-
-/// End-around carry folding of a one's complement sum into 16 bits.
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    // The loop leaves at most 16 significant bits.
-    u16::try_from(sum).unwrap_or(u16::MAX)
-}
-
-/// One's complement sum of an OSPF packet without its authentication field
-/// (RFC 2328 D.4.1/D.4.2: the checksum excludes it) and, when
-/// `with_checksum` is false, without the checksum field. Every excluded
-/// range starts at an even offset, so the remaining pieces sum as one.
-fn ospf_sum(packet: &[u8], with_checksum: bool) -> u64 {
-    let head = packet.get(..OFF_CHECKSUM).unwrap_or(&[]);
-    let checksum = packet.get(OFF_CHECKSUM..OFF_AUTYPE).unwrap_or(&[]);
-    let autype = packet.get(OFF_AUTYPE..OFF_AUTH).unwrap_or(&[]);
-    let body = packet.get(HEADER_LEN..).unwrap_or(&[]);
-    let mut sum = sum_words(0, head);
-    if with_checksum {
-        sum = sum_words(sum, checksum);
-    }
-    sum = sum_words(sum, autype);
-    sum_words(sum, body)
+    !crate::packet::fold(crate::packet::ones_complement_sum(bytes))
 }
 
 /// A computed digest, without heap allocation.
@@ -654,7 +613,7 @@ pub fn sign<B: BufMut + AsMut<[u8]>>(
         Some(digest) => packet.put_slice(digest.as_slice()),
         None => {
             let buf = packet.as_mut();
-            let checksum = !fold(ospf_sum(buf, false));
+            let checksum = crate::packet::compute_checksum(buf);
             if let Some(dst) = buf.get_mut(OFF_CHECKSUM..OFF_AUTYPE) {
                 dst.copy_from_slice(&checksum.to_be_bytes());
             }
@@ -775,7 +734,7 @@ pub fn verify(
 /// RFC 1071 verification: the sum over the covered data including the
 /// checksum is all ones (either representation of zero passes).
 fn check_checksum(packet: &[u8]) -> Result<(), AuthError> {
-    if fold(ospf_sum(packet, true)) == 0xffff {
+    if crate::packet::checksum_ok(packet) {
         Ok(())
     } else {
         Err(AuthError::BadChecksum)

@@ -1018,7 +1018,7 @@ fn put_tos_metric(buf: &mut BytesMut, tos: u8, metric: u32) {
     buf.put_u32((u32::from(tos) << 24) | (metric & LS_INFINITY));
 }
 
-fn ipv4(i: &[u8]) -> IResult<&[u8], Ipv4Addr> {
+pub(crate) fn ipv4(i: &[u8]) -> IResult<&[u8], Ipv4Addr> {
     let (i, v) = be_u32(i)?;
     Ok((i, Ipv4Addr::from(v)))
 }

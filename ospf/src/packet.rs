@@ -709,7 +709,12 @@ pub fn verify_checksum(bytes: &[u8]) -> bool {
     if header.autype == AUTYPE_CRYPTOGRAPHIC {
         return true;
     }
-    // Summing with the checksum in place gives 0xffff when it is right.
+    checksum_ok(packet)
+}
+
+/// Whether the standard checksum of `packet` (exactly the packet, checksum
+/// in place) is right: summing with it gives 0xffff (RFC 2328 D.4.1).
+pub(crate) fn checksum_ok(packet: &[u8]) -> bool {
     let sum = ones_complement_sum(packet.get(..AUTH_FIELD.start).unwrap_or_default())
         + ones_complement_sum(packet.get(AUTH_FIELD.end..).unwrap_or_default());
     fold(sum) == 0xffff
@@ -717,7 +722,7 @@ pub fn verify_checksum(bytes: &[u8]) -> bool {
 
 /// Sum of big-endian 16-bit words, an odd last byte padded with zero
 /// (RFC 1071). Deferred carries: u64 cannot overflow for any slice.
-fn ones_complement_sum(data: &[u8]) -> u64 {
+pub(crate) fn ones_complement_sum(data: &[u8]) -> u64 {
     let mut words = data.chunks_exact(2);
     let mut sum: u64 = (&mut words)
         .map(|w| match *w {
@@ -732,17 +737,14 @@ fn ones_complement_sum(data: &[u8]) -> u64 {
 }
 
 /// Folds the carries back into 16 bits (end-around carry).
-fn fold(mut sum: u64) -> u16 {
+pub(crate) fn fold(mut sum: u64) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     sum as u16
 }
 
-fn ipv4(i: &[u8]) -> IResult<&[u8], Ipv4Addr> {
-    let (i, v) = be_u32(i)?;
-    Ok((i, Ipv4Addr::from(v)))
-}
+use crate::lsa::ipv4;
 
 /// Runs a nom parser for a fixed-size structure after checking its size, so
 /// that a short input becomes a precise [`DecodeError::Truncated`].
