@@ -1,10 +1,12 @@
 //! The daemon's configuration file (TOML). Unknown keys and bad values are
 //! rejected with `file:line:column` and the reason.
 //!
-//! Today it configures the OSPF speaker and the VIPs it advertises; health
-//! checks and services come with the daemon issue.
+//! The main file configures the router ID, the control socket, metrics,
+//! OSPF, static VIPs and services; `include` names a directory whose
+//! `*.toml` files (read in name order) add more `[[service]]` tables.
+//! Nothing is applied unless everything validates.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +17,11 @@ use ospf::linux::speaker::{SpeakerConfig, SpeakerInterface};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::health::{Check, CheckConfig};
+use crate::service::{DrainSpec, Mode};
+
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/anycastd/anycastd.sock";
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9274";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -38,9 +44,144 @@ pub enum ConfigError {
 struct ConfigFile {
     router_id: Spanned<Ipv4Addr>,
     control_socket: Option<PathBuf>,
+    /// `host:port` for Prometheus, or "off".
+    metrics_listen: Option<Spanned<String>>,
+    /// A directory of `*.toml` files with more `[[service]]` tables,
+    /// relative to this file's directory.
+    include: Option<PathBuf>,
     ospf: OspfFile,
     #[serde(default)]
     vip: Vec<VipFile>,
+    #[serde(default)]
+    drain: DrainFile,
+    #[serde(default)]
+    service: Vec<Spanned<ServiceFile>>,
+}
+
+/// An included file: services only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncludeFile {
+    #[serde(default)]
+    service: Vec<Spanned<ServiceFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrainFile {
+    /// The cost announced while draining, before the withdrawal.
+    #[serde(default = "default_drain_cost")]
+    cost: u16,
+    #[serde(default = "default_cost_hold_ms")]
+    cost_hold_ms: u64,
+    /// How long a drain waits for traffic to stop.
+    #[serde(default = "default_drain_deadline_s")]
+    deadline_s: u64,
+}
+
+impl Default for DrainFile {
+    fn default() -> Self {
+        DrainFile {
+            cost: default_drain_cost(),
+            cost_hold_ms: default_cost_hold_ms(),
+            deadline_s: default_drain_deadline_s(),
+        }
+    }
+}
+
+fn default_drain_cost() -> u16 {
+    u16::MAX
+}
+fn default_cost_hold_ms() -> u64 {
+    2000
+}
+fn default_drain_deadline_s() -> u64 {
+    30
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, Default)]
+#[serde(rename_all = "kebab-case")]
+enum ModeFile {
+    #[default]
+    Local,
+    Ipvs,
+}
+
+/// IPVS packet forwarding to real servers.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Forwarding {
+    /// Direct routing: the real servers answer the client themselves.
+    #[default]
+    Dr,
+    Nat,
+    Tunnel,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    name: String,
+    vip: Ipv4Addr,
+    port: Option<u16>,
+    #[serde(default)]
+    protocol: Protocol,
+    #[serde(default)]
+    mode: ModeFile,
+    #[serde(default = "default_service_cost")]
+    cost: u16,
+    area: Option<Ipv4Addr>,
+    #[serde(default = "default_quorum")]
+    quorum: usize,
+    #[serde(default)]
+    quorum_hysteresis: usize,
+    /// After a withdrawal for health, healthy this long before returning.
+    #[serde(default = "default_hold_down_ms")]
+    hold_down_ms: u64,
+    #[serde(default)]
+    check: Vec<Spanned<CheckConfig>>,
+    // ipvs mode
+    scheduler: Option<String>,
+    forwarding: Option<Forwarding>,
+    persistence_s: Option<u32>,
+    sorry_server: Option<SocketAddr>,
+    #[serde(default)]
+    server: Vec<Spanned<ServerFile>>,
+}
+
+fn default_service_cost() -> u16 {
+    10
+}
+fn default_quorum() -> usize {
+    1
+}
+fn default_hold_down_ms() -> u64 {
+    3000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    address: IpAddr,
+    port: Option<u16>,
+    #[serde(default = "default_weight")]
+    weight: u32,
+    /// Replaces the service's checks for this server.
+    #[serde(default)]
+    check: Vec<Spanned<CheckConfig>>,
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,7 +252,54 @@ struct VipFile {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub control_socket: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
     pub speaker: SpeakerConfig,
+    pub services: Vec<Service>,
+}
+
+/// A validated service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub area: Ipv4Addr,
+    pub port: Option<u16>,
+    pub protocol: Protocol,
+    pub mode: Mode,
+    pub cost: u16,
+    pub quorum: usize,
+    pub quorum_hysteresis: usize,
+    pub hold_down: Duration,
+    pub drain: DrainSpec,
+    /// `ipvs` mode only.
+    pub ipvs: Option<IpvsService>,
+    /// `local` mode: one server, this node (the VIP).
+    pub servers: Vec<Server>,
+}
+
+impl Service {
+    /// Equal fingerprints: a reload leaves the service (and its checks)
+    /// running as they are.
+    pub fn fingerprint(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IpvsService {
+    pub scheduler: String,
+    pub forwarding: Forwarding,
+    pub persistence: Option<Duration>,
+    #[allow(dead_code)] // programmed by the IPVS reconcile loop (issue 4)
+    pub sorry_server: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub address: IpAddr,
+    pub port: Option<u16>,
+    pub weight: u32,
+    pub checks: Vec<Check>,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -121,25 +309,38 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+fn invalid(file: &str, text: &str, span: Range<usize>, message: String) -> ConfigError {
+    let (line, column) = line_col(text, span.start);
+    ConfigError::Invalid {
+        file: file.to_string(),
+        line,
+        column,
+        message,
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Config::parse(&path.display().to_string(), &text)
+        let text = read(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse_with(&path.display().to_string(), &text, Some(base))
     }
 
+    /// Parses one file; `include` is not followed.
+    #[cfg(test)]
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-        let err = |span: Range<usize>, message: String| {
-            let (line, column) = line_col(text, span.start);
-            ConfigError::Invalid {
-                file: file.to_string(),
-                line,
-                column,
-                message,
-            }
-        };
+        Config::parse_with(file, text, None)
+    }
+
+    fn parse_with(file: &str, text: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+        let err = |span: Range<usize>, message: String| invalid(file, text, span, message);
         let raw: ConfigFile = toml::from_str(text)
             .map_err(|e| err(e.span().unwrap_or(0..0), e.message().to_string()))?;
         let router_id = *raw.router_id.get_ref();
@@ -253,6 +454,62 @@ impl Config {
             }
             vips.push((area, addr, v.cost));
         }
+        let metrics_listen = match &raw.metrics_listen {
+            None => DEFAULT_METRICS_LISTEN.parse().ok(),
+            Some(m) if m.get_ref() == "off" => None,
+            Some(m) => Some(m.get_ref().parse::<SocketAddr>().map_err(|_| {
+                err(
+                    m.span(),
+                    format!(
+                        "metrics_listen: `{}` is not host:port or \"off\"",
+                        m.get_ref()
+                    ),
+                )
+            })?),
+        };
+        let drain = DrainSpec {
+            cost: raw.drain.cost,
+            cost_hold: Duration::from_millis(raw.drain.cost_hold_ms),
+            deadline: Duration::from_secs(raw.drain.deadline_s),
+        };
+        let ctx = ServiceContext {
+            router_id,
+            default_area,
+            areas: interfaces.iter().map(|i| i.area).collect(),
+            static_vips: vips.iter().map(|(_, a, _)| *a).collect(),
+            drain,
+        };
+        let mut services: Vec<Service> = Vec::new();
+        for s in &raw.service {
+            let svc = ctx.service(s.get_ref(), s.span(), &err)?;
+            check_unique(&services, &svc, &|m| err(s.span(), m))?;
+            services.push(svc);
+        }
+        if let (Some(dir), Some(base)) = (&raw.include, base) {
+            let dir = base.join(dir);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|source| ConfigError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for path in files {
+                let name = path.display().to_string();
+                let text = read(&path)?;
+                let err =
+                    |span: Range<usize>, message: String| invalid(&name, &text, span, message);
+                let inc: IncludeFile = toml::from_str(&text)
+                    .map_err(|e| err(e.span().unwrap_or(0..0), e.message().to_string()))?;
+                for s in &inc.service {
+                    let svc = ctx.service(s.get_ref(), s.span(), &err)?;
+                    check_unique(&services, &svc, &|m| err(s.span(), m))?;
+                    services.push(svc);
+                }
+            }
+        }
         let instance = InstanceConfig {
             router_id,
             min_ls_interval: Duration::from_millis(raw.ospf.min_ls_interval_ms),
@@ -263,11 +520,194 @@ impl Config {
             control_socket: raw
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            metrics_listen,
             speaker: SpeakerConfig {
                 instance,
                 interfaces,
                 vips,
             },
+            services,
+        })
+    }
+}
+
+fn check_unique(
+    services: &[Service],
+    svc: &Service,
+    err: &dyn Fn(String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if services.iter().any(|s| s.name == svc.name) {
+        return Err(err(format!("service {} is defined twice", svc.name)));
+    }
+    if let Some(s) = services
+        .iter()
+        .find(|s| s.vip == svc.vip && s.port == svc.port && s.protocol == svc.protocol)
+    {
+        return Err(err(format!(
+            "service {}: {}:{} {:?} is already service {}",
+            svc.name,
+            svc.vip,
+            svc.port.unwrap_or(0),
+            svc.protocol,
+            s.name
+        )));
+    }
+    if let Some(s) = services
+        .iter()
+        .find(|s| s.vip == svc.vip && s.area != svc.area)
+    {
+        return Err(err(format!(
+            "service {}: VIP {} is in area {} for service {}",
+            svc.name, svc.vip, s.area, s.name
+        )));
+    }
+    Ok(())
+}
+
+/// What services are validated against.
+struct ServiceContext {
+    router_id: Ipv4Addr,
+    default_area: Ipv4Addr,
+    areas: Vec<Ipv4Addr>,
+    static_vips: Vec<Ipv4Addr>,
+    drain: DrainSpec,
+}
+
+impl ServiceContext {
+    fn service(
+        &self,
+        s: &ServiceFile,
+        span: Range<usize>,
+        err: &dyn Fn(Range<usize>, String) -> ConfigError,
+    ) -> Result<Service, ConfigError> {
+        let name = &s.name;
+        let fail_at = |at: Range<usize>, m: String| err(at, format!("service {name}: {m}"));
+        let fail = |m: String| fail_at(span.clone(), m);
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace()) {
+            return Err(fail(format!("the name `{name}` must be one word")));
+        }
+        if s.vip == self.router_id {
+            return Err(fail("the VIP must not be the router ID".into()));
+        }
+        if s.vip.is_unspecified() || s.vip.is_multicast() || s.vip.is_broadcast() {
+            return Err(fail(format!("{} is not a unicast address", s.vip)));
+        }
+        if self.static_vips.contains(&s.vip) {
+            return Err(fail(format!(
+                "VIP {} is also a static [[vip]]; it follows the service's health",
+                s.vip
+            )));
+        }
+        let area = s.area.unwrap_or(self.default_area);
+        if !self.areas.contains(&area) {
+            return Err(fail(format!("no OSPF interface in area {area}")));
+        }
+        let checks = |list: &[Spanned<CheckConfig>],
+                      addr: IpAddr,
+                      port: Option<u16>|
+         -> Result<Vec<Check>, ConfigError> {
+            list.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    c.get_ref()
+                        .resolve(addr, port)
+                        .map_err(|m| fail_at(c.span(), format!("check {}: {m}", i + 1)))
+                })
+                .collect()
+        };
+        let (mode, servers, ipvs) = match s.mode {
+            ModeFile::Local => {
+                if !s.server.is_empty() {
+                    return Err(fail(
+                        "[[service.server]] needs mode = \"ipvs\"; a local service checks this node"
+                            .into(),
+                    ));
+                }
+                if s.scheduler.is_some() || s.forwarding.is_some() || s.persistence_s.is_some() {
+                    return Err(fail(
+                        "scheduler, forwarding and persistence_s need mode = \"ipvs\"".into(),
+                    ));
+                }
+                if s.check.is_empty() {
+                    return Err(fail(
+                        "a local service needs at least one [[service.check]]".into(),
+                    ));
+                }
+                let server = Server {
+                    address: IpAddr::V4(s.vip),
+                    port: s.port,
+                    weight: 1,
+                    checks: checks(&s.check, IpAddr::V4(s.vip), s.port)?,
+                };
+                (Mode::Local, vec![server], None)
+            }
+            ModeFile::Ipvs => {
+                if s.server.is_empty() {
+                    return Err(fail(
+                        "an ipvs service needs at least one [[service.server]]".into(),
+                    ));
+                }
+                if s.port.is_none() && s.protocol != Protocol::Tcp {
+                    return Err(fail("port is required".into()));
+                }
+                let mut servers: Vec<Server> = Vec::new();
+                for r in &s.server {
+                    let r = r.get_ref();
+                    let port = r.port.or(s.port);
+                    if servers
+                        .iter()
+                        .any(|x| x.address == r.address && x.port == port)
+                    {
+                        return Err(fail(format!("server {} is listed twice", r.address)));
+                    }
+                    let list = if r.check.is_empty() {
+                        &s.check
+                    } else {
+                        &r.check
+                    };
+                    servers.push(Server {
+                        address: r.address,
+                        port,
+                        weight: r.weight,
+                        checks: checks(list, r.address, port)?,
+                    });
+                }
+                let scheduler = s.scheduler.clone().unwrap_or_else(|| "mh".into());
+                if scheduler.is_empty() || !scheduler.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(fail(format!(
+                        "scheduler `{scheduler}` is not a scheduler name"
+                    )));
+                }
+                let ipvs = IpvsService {
+                    scheduler,
+                    forwarding: s.forwarding.unwrap_or_default(),
+                    persistence: s.persistence_s.map(|p| Duration::from_secs(p.into())),
+                    sorry_server: s.sorry_server,
+                };
+                (Mode::Ipvs, servers, Some(ipvs))
+            }
+        };
+        if s.quorum == 0 || s.quorum > servers.len() {
+            return Err(fail(format!(
+                "quorum {} must be 1..={} (the number of servers)",
+                s.quorum,
+                servers.len()
+            )));
+        }
+        Ok(Service {
+            name: name.clone(),
+            vip: s.vip,
+            area,
+            port: s.port,
+            protocol: s.protocol,
+            mode,
+            cost: s.cost,
+            quorum: s.quorum,
+            quorum_hysteresis: s.quorum_hysteresis,
+            hold_down: Duration::from_millis(s.hold_down_ms),
+            drain: self.drain,
+            ipvs,
+            servers,
         })
     }
 }
@@ -364,5 +804,137 @@ cost = 5
             10,
             "unknown variant `md4`",
         );
+    }
+
+    const SERVICES: &str = r#"
+router_id = "198.18.0.11"
+metrics_listen = "127.0.0.1:9300"
+
+[ospf]
+[[ospf.interface]]
+name = "eth0"
+
+[drain]
+cost_hold_ms = 500
+
+[[service]]
+name = "web"
+vip = "192.0.2.10"
+port = 80
+[[service.check]]
+type = "http"
+path = "/health"
+interval_ms = 200
+fall = 2
+
+[[service]]
+name = "lvs"
+vip = "192.0.2.20"
+port = 443
+mode = "ipvs"
+quorum = 2
+[[service.check]]
+type = "tcp"
+[[service.server]]
+address = "198.18.3.1"
+[[service.server]]
+address = "198.18.3.2"
+weight = 5
+[[service.server.check]]
+type = "tcp"
+port = 8443
+"#;
+
+    #[test]
+    fn services_with_checks_and_servers() {
+        let c = Config::parse("a.toml", SERVICES).expect("valid");
+        assert_eq!(c.metrics_listen, "127.0.0.1:9300".parse().ok());
+        assert_eq!(c.services.len(), 2);
+        let web = &c.services[0];
+        assert_eq!((web.mode, web.cost, web.quorum), (Mode::Local, 10, 1));
+        assert_eq!(web.drain.cost_hold, Duration::from_millis(500));
+        let check = &web.servers[0].checks[0];
+        assert_eq!(check.target, "192.0.2.10:80".parse().expect("addr"));
+        assert_eq!(check.interval, Duration::from_millis(200));
+        let lvs = &c.services[1];
+        assert_eq!(lvs.mode, Mode::Ipvs);
+        let ipvs = lvs.ipvs.as_ref().expect("ipvs");
+        assert_eq!(
+            (ipvs.scheduler.as_str(), ipvs.forwarding),
+            ("mh", Forwarding::Dr)
+        );
+        assert_eq!(
+            lvs.servers[0].checks[0].target,
+            "198.18.3.1:443".parse().expect("a")
+        );
+        assert_eq!(
+            lvs.servers[1].checks[0].target,
+            "198.18.3.2:8443".parse().expect("a")
+        );
+        assert_eq!(lvs.servers[1].weight, 5);
+        assert_eq!(
+            web.fingerprint(),
+            Config::parse("b.toml", SERVICES).expect("valid").services[0].fingerprint()
+        );
+    }
+
+    #[test]
+    fn service_errors_name_the_line() {
+        fails(
+            &SERVICES.replace("path = ", "paht = "),
+            18,
+            "unknown field `paht`",
+        );
+        fails(
+            &SERVICES.replace("quorum = 2", "quorum = 3"),
+            22,
+            "quorum 3 must be 1..=2",
+        );
+        fails(
+            &SERVICES.replace("name = \"lvs\"", "name = \"web\""),
+            22,
+            "is defined twice",
+        );
+        fails(
+            &SERVICES.replace("127.0.0.1:9300", "localhost"),
+            3,
+            "not host:port",
+        );
+        fails(
+            &SERVICES.replace("interval_ms = 200", "interval_ms = 200\ntimeout_ms = 900"),
+            16,
+            "check 1: timeout_ms (900)",
+        );
+        fails(&SERVICES.replace("[[service.check]]\ntype = \"http\"\npath = \"/health\"\ninterval_ms = 200\nfall = 2\n", ""), 12, "needs at least one");
+    }
+
+    #[test]
+    fn include_directory_adds_services_with_their_own_file_names() {
+        let dir = std::env::temp_dir().join(format!("anycastd-cfg-{}", std::process::id()));
+        let inc = dir.join("conf.d");
+        std::fs::create_dir_all(&inc).expect("mkdir");
+        let main = dir.join("anycastd.toml");
+        std::fs::write(
+            &main,
+            GOOD.replace("[ospf]", "include = \"conf.d\"\n[ospf]"),
+        )
+        .expect("write");
+        let svc = "[[service]]\nname = \"dns\"\nvip = \"192.0.2.53\"\nport = 53\nprotocol = \"udp\"\n[[service.check]]\ntype = \"dns\"\nquery = \"example.\"\n";
+        std::fs::write(inc.join("10-dns.toml"), svc).expect("write");
+        std::fs::write(inc.join("README"), "not toml").expect("write");
+        let c = Config::load(&main).expect("valid");
+        assert_eq!(c.services.len(), 1);
+        assert_eq!(
+            c.services[0].servers[0].checks[0].target,
+            "192.0.2.53:53".parse().expect("a")
+        );
+        std::fs::write(
+            inc.join("20-bad.toml"),
+            "[[service]]\nname = \"x\"\nvipp = 1\n",
+        )
+        .expect("write");
+        let e = Config::load(&main).expect_err("bad include").to_string();
+        assert!(e.contains("20-bad.toml:3:"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,21 +1,53 @@
-//! The daemon's top level: config, the OSPF speaker task, the control
-//! socket and signals.
+//! The daemon's top level: config, the OSPF speaker task, health-check
+//! runners, the service state ([`Director`]), the control socket, metrics,
+//! signals and systemd notifications.
+//!
+//! One task (the manager loop below) owns the [`Director`]: check reports,
+//! control requests, SIGHUP and the director's own deadlines go in; the
+//! director's announcements go out to the speaker as commands.
 
-use std::path::Path;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ospf::linux::speaker::{self, Command};
+use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, Service};
+use crate::health::{self, ProbeContext, Report};
+use crate::metrics::Metrics;
+use crate::service::{Action, CheckId, Director, Mode, ServiceShape};
+
+/// Requests from the control socket to the manager.
+#[derive(Debug)]
+pub enum Control {
+    Status(oneshot::Sender<Value>),
+    Drain {
+        vip: Option<Ipv4Addr>,
+        reply: oneshot::Sender<Result<Value, String>>,
+    },
+    Undrain {
+        vip: Option<Ipv4Addr>,
+        reply: oneshot::Sender<Result<Value, String>>,
+    },
+    Reload(oneshot::Sender<Result<Value, String>>),
+}
 
 pub fn check_config(path: &Path) -> Result<()> {
     let c = Config::load(path)?;
     let s = &c.speaker;
     println!("router-id {}", s.instance.router_id);
     println!("control socket {}", c.control_socket.display());
+    match c.metrics_listen {
+        Some(a) => println!("metrics http://{a}/metrics"),
+        None => println!("metrics off"),
+    }
     for i in &s.interfaces {
         println!(
             "ospf interface {} area {} {:?} hello {} dead {} priority {} cost {} auth {}",
@@ -34,7 +66,50 @@ pub fn check_config(path: &Path) -> Result<()> {
         );
     }
     for (area, vip, cost) in &s.vips {
-        println!("vip {vip}/32 area {area} cost {cost}");
+        println!("vip {vip}/32 area {area} cost {cost} (static)");
+    }
+    for svc in &c.services {
+        println!(
+            "service {} {:?} {}:{} {:?} area {} cost {} quorum {}/{} hold-down {} ms",
+            svc.name,
+            svc.mode,
+            svc.vip,
+            svc.port.map_or_else(|| "*".into(), |p| p.to_string()),
+            svc.protocol,
+            svc.area,
+            svc.cost,
+            svc.quorum,
+            svc.servers.len(),
+            svc.hold_down.as_millis()
+        );
+        if let Some(ipvs) = &svc.ipvs {
+            println!(
+                "  ipvs scheduler {} forwarding {:?} persistence {}",
+                ipvs.scheduler,
+                ipvs.forwarding,
+                ipvs.persistence
+                    .map_or_else(|| "off".into(), |p| format!("{} s", p.as_secs()))
+            );
+        }
+        for server in &svc.servers {
+            println!(
+                "  server {} port {} weight {}",
+                server.address,
+                server.port.map_or_else(|| "*".into(), |p| p.to_string()),
+                server.weight
+            );
+            for c in &server.checks {
+                println!(
+                    "    check {} {} every {} ms, timeout {} ms, rise {} fall {}",
+                    c.check_type().as_str(),
+                    c.target,
+                    c.interval.as_millis(),
+                    c.timeout.as_millis(),
+                    c.rise,
+                    c.fall
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -45,29 +120,429 @@ pub fn run(path: &Path) -> Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    rt.block_on(run_async(cfg))
+    rt.block_on(run_async(path.to_path_buf(), cfg))
 }
 
-async fn run_async(cfg: Config) -> Result<()> {
+/// A service as running: its config and its checks' ids per server.
+struct Running {
+    svc: Service,
+    fingerprint: String,
+    ids: Vec<Vec<CheckId>>,
+}
+
+struct Manager {
+    config_path: PathBuf,
+    config: Config,
+    director: Director,
+    running: Vec<Running>,
+    runners: HashMap<CheckId, (JoinHandle<()>, Vec<(&'static str, String)>)>,
+    next_id: CheckId,
+    ctx: Arc<ProbeContext>,
+    reports: mpsc::UnboundedSender<Report<CheckId>>,
+    speaker: mpsc::Sender<Command>,
+    metrics: Arc<Metrics>,
+    /// Connections counted on draining VIPs, for status.
+    connections: BTreeMap<Ipv4Addr, usize>,
+}
+
+impl Manager {
+    /// Starts, keeps or stops check runners for `services` and hands the
+    /// shapes to the director.
+    fn apply(&mut self, services: &[Service], now: Option<Instant>) {
+        let mut old = std::mem::take(&mut self.running);
+        let mut running = Vec::new();
+        for svc in services {
+            let fingerprint = svc.fingerprint();
+            if let Some(i) = old.iter().position(|r| r.fingerprint == fingerprint) {
+                running.push(old.swap_remove(i));
+                continue;
+            }
+            let mut ids = Vec::new();
+            for server in &svc.servers {
+                let mut server_ids = Vec::new();
+                for (ci, check) in server.checks.iter().enumerate() {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let labels = vec![
+                        ("service", svc.name.clone()),
+                        ("server", server.address.to_string()),
+                        ("check", ci.to_string()),
+                        ("type", check.check_type().as_str().to_string()),
+                    ];
+                    let handle =
+                        health::spawn(id, check.clone(), self.ctx.clone(), self.reports.clone());
+                    self.runners.insert(id, (handle, labels));
+                    server_ids.push(id);
+                }
+                ids.push(server_ids);
+            }
+            running.push(Running {
+                svc: svc.clone(),
+                fingerprint,
+                ids,
+            });
+        }
+        for r in old {
+            for id in r.ids.iter().flatten() {
+                if let Some((handle, labels)) = self.runners.remove(id) {
+                    handle.abort();
+                    self.metrics.check_up.remove(&labels);
+                }
+            }
+            let labels = service_labels(&r.svc);
+            self.metrics.service_healthy.remove(&labels);
+        }
+        let shapes = running
+            .iter()
+            .map(|r| ServiceShape {
+                name: r.svc.name.clone(),
+                vip: r.svc.vip,
+                area: r.svc.area,
+                cost: r.svc.cost,
+                mode: r.svc.mode,
+                quorum: r.svc.quorum,
+                hysteresis: r.svc.quorum_hysteresis,
+                hold_down: r.svc.hold_down,
+                port: r.svc.port,
+                servers: r
+                    .svc
+                    .servers
+                    .iter()
+                    .zip(&r.ids)
+                    .map(|(s, ids)| (s.address, ids.clone()))
+                    .collect(),
+                drain: r.svc.drain,
+            })
+            .collect();
+        self.running = running;
+        self.director.reconfigure(shapes, now);
+    }
+
+    fn on_report(&mut self, now: Instant, r: &Report<CheckId>) {
+        if let Some((_, labels)) = self.runners.get(&r.id) {
+            self.metrics.check_probes.get_or_create(labels).inc();
+            self.metrics
+                .check_up
+                .get_or_create(labels)
+                .set(i64::from(r.up));
+            let mut l = labels.clone();
+            l.retain(|(k, _)| *k == "service" || *k == "type");
+            self.metrics
+                .check_latency
+                .get_or_create(&l)
+                .observe(r.latency.as_secs_f64());
+            if let Some(reason) = r.reason {
+                let mut l = labels.clone();
+                l.push(("reason", reason.to_string()));
+                self.metrics.check_failures.get_or_create(&l).inc();
+            }
+            if let (Some(up), Some(e)) = (r.transition, &r.error) {
+                tracing::warn!(check = ?labels, up, error = %e, "check changed state");
+            }
+        }
+        self.director.on_verdict(now, r.id, r.up);
+    }
+
+    /// Sends the director's pending announcements to the speaker and
+    /// refreshes the state metrics.
+    async fn flush(&mut self, now: Instant) {
+        while let Some(action) = self.director.poll_action(now) {
+            let cmd = match action {
+                Action::Advertise { area, vip, cost } => Command::Advertise { area, vip, cost },
+                Action::Withdraw { vip } => Command::Withdraw { vip },
+            };
+            if self.speaker.send(cmd).await.is_err() {
+                tracing::error!("OSPF speaker gone");
+            }
+        }
+        let status = self.director.status(now);
+        for s in &status.services {
+            if let Some(r) = self.running.iter().find(|r| r.svc.name == s.name) {
+                self.metrics
+                    .service_healthy
+                    .get_or_create(&service_labels(&r.svc))
+                    .set(i64::from(s.healthy));
+            }
+            for server in &s.servers {
+                self.metrics
+                    .server_up
+                    .get_or_create(&vec![
+                        ("service", s.name.clone()),
+                        ("server", server.address.to_string()),
+                    ])
+                    .set(i64::from(server.up));
+            }
+        }
+        for v in &status.vips {
+            let l = vec![("vip", v.vip.to_string())];
+            self.metrics
+                .vip_advertised
+                .get_or_create(&l)
+                .set(i64::from(v.advertised));
+            self.metrics
+                .vip_cost
+                .get_or_create(&l)
+                .set(v.cost.map_or(0, i64::from));
+            self.metrics
+                .vip_draining
+                .get_or_create(&l)
+                .set(i64::from(v.drain.is_some()));
+        }
+    }
+
+    /// Measures traffic on VIPs whose drain withdrew them, and finishes
+    /// the drains whose traffic stopped or whose deadline passed.
+    fn watch_drains(&mut self, now: Instant) {
+        for (vip, since) in self.director.draining() {
+            let spec = self.director.drain_spec(vip);
+            let ports = self.director.vip_ports(vip);
+            // Local TCP services: established sockets on VIP:port. Others
+            // (UDP, and IPVS until its connection table is read) cannot be
+            // measured here and wait for the deadline.
+            let measurable = ports.iter().all(|(m, p)| *m == Mode::Local && p.is_some());
+            let count: usize = ports
+                .iter()
+                .filter_map(|(_, p)| *p)
+                .map(|p| tcp_connections(vip, p))
+                .sum();
+            self.connections.insert(vip, count);
+            if measurable && count == 0 {
+                self.director
+                    .drain_finished(now, vip, "no connections left");
+            } else if now >= since + spec.deadline {
+                let why = format!("deadline ({} connections left)", count);
+                self.director.drain_finished(now, vip, &why);
+            }
+        }
+    }
+
+    fn status(&self, now: Instant) -> Value {
+        let mut v = serde_json::to_value(self.director.status(now)).unwrap_or(Value::Null);
+        if let Some(vips) = v.get_mut("vips").and_then(Value::as_array_mut) {
+            for entry in vips {
+                let conns = entry
+                    .get("vip")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<Ipv4Addr>().ok())
+                    .and_then(|a| self.connections.get(&a).copied());
+                if let (Some(c), Some(obj)) = (conns, entry.as_object_mut()) {
+                    obj.insert("connections".into(), json!(c));
+                }
+            }
+        }
+        v["router_id"] = json!(self.config.speaker.instance.router_id.to_string());
+        v["config"] = json!(self.config_path.display().to_string());
+        v
+    }
+
+    /// Reloads the config file: nothing changes unless it is valid.
+    async fn reload(&mut self, now: Instant) -> Result<Value, String> {
+        let new = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.metrics
+                    .reloads
+                    .get_or_create(&vec![("result", "rejected".into())])
+                    .inc();
+                tracing::error!("reload rejected, running state kept: {e}");
+                return Err(format!("reload rejected, running state kept: {e}"));
+            }
+        };
+        let mut notes = Vec::new();
+        let (old_s, new_s) = (&self.config.speaker, &new.speaker);
+        if format!("{:?}{:?}", old_s.instance, old_s.interfaces)
+            != format!("{:?}{:?}", new_s.instance, new_s.interfaces)
+        {
+            notes.push("OSPF instance/interface changes need a restart: not applied".to_string());
+        }
+        if new.control_socket != self.config.control_socket
+            || new.metrics_listen != self.config.metrics_listen
+        {
+            notes.push("control_socket/metrics_listen changes need a restart: not applied".into());
+        }
+        // Static VIPs.
+        for (area, vip, cost) in &new_s.vips {
+            if !old_s.vips.contains(&(*area, *vip, *cost)) {
+                let cmd = Command::Advertise {
+                    area: *area,
+                    vip: *vip,
+                    cost: *cost,
+                };
+                let _ = self.speaker.send(cmd).await;
+            }
+        }
+        for (_, vip, _) in &old_s.vips {
+            if !new_s.vips.iter().any(|(_, v, _)| v == vip) {
+                let _ = self.speaker.send(Command::Withdraw { vip: *vip }).await;
+            }
+        }
+        let before: Vec<String> = self.running.iter().map(|r| r.fingerprint.clone()).collect();
+        self.apply(&new.services, Some(now));
+        let kept = self
+            .running
+            .iter()
+            .filter(|r| before.contains(&r.fingerprint))
+            .count();
+        let changed = self.running.len() - kept;
+        let removed = before.len() - kept;
+        let mut config = new;
+        // What was not applied stays as it runs.
+        config.speaker.instance = self.config.speaker.instance.clone();
+        config.speaker.interfaces = self.config.speaker.interfaces.clone();
+        config.control_socket = self.config.control_socket.clone();
+        config.metrics_listen = self.config.metrics_listen;
+        self.config = config;
+        self.metrics
+            .reloads
+            .get_or_create(&vec![("result", "applied".into())])
+            .inc();
+        tracing::info!(kept, changed, removed, "configuration reloaded");
+        Ok(json!({
+            "ok": true,
+            "services_kept": kept,
+            "services_started": changed,
+            "services_stopped": removed,
+            "notes": notes,
+        }))
+    }
+
+    fn stop_checks(&mut self) {
+        for (_, (h, _)) in self.runners.drain() {
+            h.abort();
+        }
+    }
+}
+
+fn service_labels(s: &Service) -> Vec<(&'static str, String)> {
+    vec![("service", s.name.clone()), ("vip", s.vip.to_string())]
+}
+
+/// TCP sockets with local address `vip:port` that carry a connection
+/// (any state but LISTEN, TIME_WAIT and CLOSE), from /proc/net/tcp of
+/// this network namespace.
+fn tcp_connections(vip: Ipv4Addr, port: u16) -> usize {
+    let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(vip.octets()), port);
+    let Ok(text) = std::fs::read_to_string("/proc/net/tcp") else {
+        return 0;
+    };
+    count_connections(&text, &want)
+}
+
+fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
+    proc_net_tcp
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let mut f = l.split_whitespace();
+            let (Some(_), Some(addr), Some(_), Some(state)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                return false;
+            };
+            // 06 TIME_WAIT, 07 CLOSE, 0A LISTEN
+            addr.eq_ignore_ascii_case(local) && !matches!(state, "06" | "07" | "0A")
+        })
+        .count()
+}
+
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}
+
+async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
     let default_area = cfg
         .speaker
         .interfaces
         .first()
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED, |i| i.area);
+        .map_or(Ipv4Addr::UNSPECIFIED, |i| i.area);
     let (tx, rx) = mpsc::channel(64);
     let mut speaker = tokio::spawn(speaker::run(cfg.speaker.clone(), rx));
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<Control>(16);
     let socket = cfg.control_socket.clone();
-    let control_tx = tx.clone();
-    let control =
-        tokio::spawn(async move { crate::control::serve(&socket, control_tx, default_area).await });
+    let control_speaker = tx.clone();
+    let control = tokio::spawn(async move {
+        crate::control::serve(&socket, control_speaker, ctl_tx, default_area).await
+    });
+    let metrics = Arc::new(Metrics::new());
+    let metrics_task = cfg.metrics_listen.map(|addr| {
+        let (m, s) = (metrics.clone(), tx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(addr, m, s).await {
+                tracing::error!("{e:#}");
+            }
+        })
+    });
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let ctx = Arc::new(ProbeContext::new().context("TLS client configuration")?);
+    let mut mgr = Manager {
+        config_path,
+        config: cfg.clone(),
+        director: Director::default(),
+        running: Vec::new(),
+        runners: HashMap::new(),
+        next_id: 1,
+        ctx,
+        reports: report_tx,
+        speaker: tx.clone(),
+        metrics,
+        connections: BTreeMap::new(),
+    };
+    mgr.apply(&cfg.services, None);
+
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut watchdog_usec = 0;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    let mut watchdog_tick = tokio::time::interval(if watchdog {
+        Duration::from_micros(watchdog_usec / 2).max(Duration::from_millis(100))
+    } else {
+        Duration::from_secs(3600)
+    });
+    let mut drain_tick = tokio::time::interval(Duration::from_millis(250));
+    notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("anycastd running");
-    let early = tokio::select! {
-        _ = term.recv() => None,
-        _ = int.recv() => None,
-        r = &mut speaker => Some(r),
+
+    // Shutdown: set when SIGTERM/SIGINT asked for a drain first.
+    let mut stopping: Option<Instant> = None;
+    let early = loop {
+        let now = Instant::now();
+        let next = mgr.director.poll_timeout(now);
+        let sleep = tokio::time::sleep_until(next.map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(3600),
+            tokio::time::Instant::from_std,
+        ));
+        tokio::select! {
+            Some(r) = report_rx.recv() => mgr.on_report(Instant::now(), &r),
+            Some(c) = ctl_rx.recv() => handle_control(&mut mgr, c).await,
+            _ = sleep => {}
+            _ = drain_tick.tick() => mgr.watch_drains(Instant::now()),
+            _ = watchdog_tick.tick(), if watchdog => notify(&[sd_notify::NotifyState::Watchdog]),
+            _ = hup.recv() => {
+                if let Err(e) = mgr.reload(Instant::now()).await {
+                    tracing::error!("{e}");
+                }
+            }
+            _ = term.recv() => {
+                if stopping.is_some() { break None; }
+                stopping = Some(begin_stop(&mut mgr));
+            }
+            _ = int.recv() => {
+                if stopping.is_some() { break None; }
+                stopping = Some(begin_stop(&mut mgr));
+            }
+            r = &mut speaker => break Some(r),
+        }
+        mgr.flush(Instant::now()).await;
+        if let Some(deadline) = stopping {
+            if mgr.director.all_drained() || Instant::now() >= deadline {
+                break None;
+            }
+        }
     };
+    mgr.stop_checks();
     let result = match early {
         Some(r) => r.context("speaker task")?.context("OSPF speaker"),
         None => {
@@ -75,6 +550,11 @@ async fn run_async(cfg: Config) -> Result<()> {
             // routers drop our routes at once instead of after the dead
             // interval.
             tracing::info!("shutting down: flushing OSPF LSAs");
+            for a in mgr.director.withdraw_all(Instant::now()) {
+                if let Action::Withdraw { vip } = a {
+                    let _ = tx.send(Command::Withdraw { vip }).await;
+                }
+            }
             let (done_tx, done_rx) = oneshot::channel();
             let _ = tx.send(Command::Shutdown(done_tx)).await;
             let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
@@ -82,6 +562,85 @@ async fn run_async(cfg: Config) -> Result<()> {
         }
     };
     control.abort();
+    if let Some(m) = metrics_task {
+        m.abort();
+    }
     let _ = std::fs::remove_file(&cfg.control_socket);
     result
+}
+
+/// SIGTERM: drain every VIP, then stop. Returns the latest instant to
+/// stop at whatever the traffic does.
+fn begin_stop(mgr: &mut Manager) -> Instant {
+    let now = Instant::now();
+    notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("draining"),
+    ]);
+    tracing::info!("SIGTERM: draining every VIP before stopping (again to stop at once)");
+    let vips = mgr.director.drain(now, None).unwrap_or_default();
+    let longest = vips
+        .iter()
+        .map(|v| {
+            let s = mgr.director.drain_spec(*v);
+            s.cost_hold + s.deadline
+        })
+        .max()
+        .unwrap_or_default();
+    now + longest + Duration::from_secs(1)
+}
+
+async fn handle_control(mgr: &mut Manager, c: Control) {
+    let now = Instant::now();
+    match c {
+        Control::Status(reply) => {
+            let _ = reply.send(mgr.status(now));
+        }
+        Control::Drain { vip, reply } => {
+            let r = mgr
+                .director
+                .drain(now, vip)
+                .map(|vips| json!({ "ok": true, "draining": vips }))
+                .map_err(|e| e.to_string());
+            let _ = reply.send(r);
+        }
+        Control::Undrain { vip, reply } => {
+            let r = mgr
+                .director
+                .undrain(vip)
+                .map(|vips| {
+                    for v in &vips {
+                        mgr.connections.remove(v);
+                    }
+                    json!({ "ok": true, "undrained": vips })
+                })
+                .map_err(|e| e.to_string());
+            let _ = reply.send(r);
+        }
+        Control::Reload(reply) => {
+            let r = mgr.reload(now).await;
+            let _ = reply.send(r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_connections_on_the_vip_port_only() {
+        // 192.0.2.10:80 is 0A0200C0:0050 in /proc/net/tcp.
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0A0200C0:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1
+   1: 0A0200C0:0050 0100A8C0:C350 01 00000000:00000000 00:00000000 00000000     0        0 2
+   2: 0A0200C0:0050 0100A8C0:C351 06 00000000:00000000 00:00000000 00000000     0        0 0
+   3: 0A0200C0:0050 0100A8C0:C352 08 00000000:00000000 00:00000000 00000000     0        0 3
+   4: 0A0200C0:01BB 0100A8C0:C353 01 00000000:00000000 00:00000000 00000000     0        0 4
+";
+        let vip: Ipv4Addr = "192.0.2.10".parse().expect("ip");
+        let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(vip.octets()), 80);
+        assert_eq!(want, "0A0200C0:0050");
+        assert_eq!(count_connections(text, &want), 2);
+    }
 }

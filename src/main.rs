@@ -5,6 +5,10 @@ mod cli_lab;
 mod config;
 mod control;
 mod daemon;
+mod health;
+mod metrics;
+mod operate;
+mod service;
 mod show;
 
 use std::path::PathBuf;
@@ -24,10 +28,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon: the OSPF speaker advertising the configured VIPs.
+    /// Run the daemon: health checks, and the OSPF speaker advertising
+    /// each VIP while its services are healthy.
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        /// Log format on stderr.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
     /// Validate a configuration file and print the effective plan.
     CheckConfig { config: PathBuf },
@@ -39,6 +47,40 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
         #[arg(long, global = true, default_value = config::DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+    },
+    /// VIPs, their services, announcements and drains.
+    Status {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = config::DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Drain a VIP (or all): raise its cost, withdraw it, wait for its
+    /// traffic to stop.
+    Drain {
+        /// A VIP address or `all`.
+        #[arg(default_value = "all")]
+        target: String,
+        /// Return once the drain has started.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = config::DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+    },
+    /// End the drain of a VIP (or all).
+    Undrain {
+        #[arg(default_value = "all")]
+        target: String,
+        #[arg(long, default_value = config::DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Re-read the configuration file and apply only the difference (a bad
+    /// file is rejected and nothing changes). SIGHUP does the same.
+    Reload {
+        #[arg(long, default_value = config::DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
     },
     /// Advertise or withdraw a VIP, or change its cost, at run time.
@@ -55,17 +97,42 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    /// One JSON object per event, with its structured fields.
+    Json,
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let (format, default_level) = match &cli.command {
+        Command::Run { log_format, .. } => (*log_format, "info"),
+        _ => (LogFormat::Text, "warn"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_level.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let result = match cli.command {
-        Command::Run { config } => daemon::run(&config),
+        Command::Run { config, .. } => daemon::run(&config),
         Command::CheckConfig { config } => daemon::check_config(&config),
+        Command::Status { json, socket } => operate::status(&socket, json),
+        Command::Drain {
+            target,
+            no_wait,
+            json,
+            socket,
+        } => operate::parse_target(&target).and_then(|t| operate::drain(&socket, t, no_wait, json)),
+        Command::Undrain { target, socket } => {
+            operate::parse_target(&target).and_then(|t| operate::undrain(&socket, t))
+        }
+        Command::Reload { socket } => operate::reload(&socket),
         Command::Show { what, json, socket } => show::show(&socket, what, json),
         Command::Vip { action, socket } => show::vip(&socket, action),
         Command::Lab { command } => cli_lab::run(command),

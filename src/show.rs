@@ -1,6 +1,7 @@
 //! `anycastd show ...` and `anycastd vip ...`: control-socket clients that
 //! print vtysh-like tables (or JSON), and the JSON shapes the daemon sends.
 
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use ospf::instance::{InterfaceInfo, NeighborInfo};
 use ospf::lsa::LsaHeader;
 use serde_json::{json, Value};
 
-use crate::control::{request, Request};
+use crate::control::{request, request_stream, Request};
 
 #[derive(Subcommand)]
 pub enum ShowCommand {
@@ -21,6 +22,8 @@ pub enum ShowCommand {
     },
     /// Received packets dropped, by reason.
     Counters,
+    /// Services with their servers and check verdicts.
+    Services,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -124,6 +127,15 @@ fn s(v: &Value, k: &str) -> String {
 }
 
 pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
+    if let ShowCommand::Ospf {
+        what: OspfWhat::Database,
+    } = what
+    {
+        return show_database(socket, as_json);
+    }
+    if let ShowCommand::Services = what {
+        return crate::operate::services(socket, as_json);
+    }
     let (req, what) = match what {
         ShowCommand::Ospf {
             what: OspfWhat::Neighbor,
@@ -133,7 +145,7 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
         } => (Request::ShowOspfInterface, "interface"),
         ShowCommand::Ospf {
             what: OspfWhat::Database,
-        } => (Request::ShowOspfDatabase, "database"),
+        } => unreachable!("streamed above"),
         ShowCommand::Ospf {
             what:
                 OspfWhat::Lsa {
@@ -152,6 +164,7 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
             "lsa",
         ),
         ShowCommand::Counters => (Request::ShowCounters, "counters"),
+        ShowCommand::Services => unreachable!("handled above"),
     };
     let v = request(socket, &req)?;
     if as_json {
@@ -207,24 +220,6 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
                 );
             }
         }
-        "database" => {
-            println!(
-                "{:<15} {:<4} {:<15} {:<15} {:>5} {:<8} {:<6}",
-                "Area", "Type", "Link ID", "ADV Router", "Age", "Seq#", "CkSum"
-            );
-            for l in &rows {
-                println!(
-                    "{:<15} {:<4} {:<15} {:<15} {:>5} {:<8} {:<6}",
-                    s(l, "area"),
-                    s(l, "type"),
-                    s(l, "link_state_id"),
-                    s(l, "advertising_router"),
-                    s(l, "age"),
-                    s(l, "sequence"),
-                    s(l, "checksum")
-                );
-            }
-        }
         "lsa" => {
             println!(
                 "area {} type {} link-state id {} advertising router {}\n  age {} seq {} checksum {} length {}\n{}",
@@ -256,6 +251,98 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `show ospf database`: the table (or the JSON array) printed row by row
+/// as the daemon streams the LSAs, so neither side holds all of them. The
+/// output is the same as printing the whole list at once.
+fn show_database(socket: &Path, as_json: bool) -> Result<()> {
+    // Buffered (the table is 50,000 lines at 50,000 LSAs); rows still
+    // appear as they arrive, a buffer at a time.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let r = if as_json {
+        print_database_json(socket, &mut out)
+    } else {
+        print_database_table(socket, &mut out)
+    };
+    match r {
+        // `anycastd show ospf database | head`: the reader has what it wanted.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+fn database_header(out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<15} {:<4} {:<15} {:<15} {:>5} {:<8} {:<6}",
+        "Area", "Type", "Link ID", "ADV Router", "Age", "Seq#", "CkSum"
+    )
+}
+
+fn print_database_table(socket: &Path, out: &mut impl Write) -> Result<()> {
+    // The header comes with the first row (or the end), so a daemon that
+    // cannot be reached prints only the error, as before.
+    let mut header = false;
+    request_stream(socket, &Request::ShowOspfDatabase, |l| {
+        if !header {
+            database_header(out)?;
+            header = true;
+        }
+        writeln!(out, "{}", database_row(&l))?;
+        Ok(())
+    })?;
+    if !header {
+        database_header(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn database_row(l: &Value) -> String {
+    format!(
+        "{:<15} {:<4} {:<15} {:<15} {:>5} {:<8} {:<6}",
+        s(l, "area"),
+        s(l, "type"),
+        s(l, "link_state_id"),
+        s(l, "advertising_router"),
+        s(l, "age"),
+        s(l, "sequence"),
+        s(l, "checksum")
+    )
+}
+
+/// The text `serde_json::to_string_pretty` gives for the array of all
+/// rows, written one row at a time.
+fn print_database_json(socket: &Path, out: &mut impl Write) -> Result<()> {
+    let mut rows = 0u64;
+    request_stream(socket, &Request::ShowOspfDatabase, |l| {
+        write_json_element(out, rows == 0, &l)?;
+        rows += 1;
+        Ok(())
+    })?;
+    writeln!(out, "{}", if rows == 0 { "[]" } else { "\n]" })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// One element of a pretty-printed JSON array: `[` or `,` before it, then
+/// its pretty text indented by two spaces.
+fn write_json_element(out: &mut impl Write, first: bool, v: &Value) -> Result<()> {
+    out.write_all(if first { b"[\n" } else { b",\n" })?;
+    let text = serde_json::to_string_pretty(v)?;
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+        }
+        write!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
 pub fn vip(socket: &Path, action: VipCommand) -> Result<()> {
     let req = match action {
         VipCommand::Advertise { vip, cost, area } => Request::Advertise { vip, cost, area },
@@ -265,4 +352,33 @@ pub fn vip(socket: &Path, action: VipCommand) -> Result<()> {
     request(socket, &req)?;
     println!("ok");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_json_matches_the_pretty_array() {
+        let rows = [
+            json!({"area": "0.0.0.0", "type": 1, "link_state_id": "198.18.0.11",
+                   "advertising_router": "198.18.0.11", "age": 3, "sequence": "80000002",
+                   "checksum": "bbff", "length": 48}),
+            json!({"area": "0.0.0.0", "type": 5, "link_state_id": "198.19.0.7",
+                   "advertising_router": "198.18.0.1", "age": 0, "sequence": "80000001",
+                   "checksum": "5394", "length": 36}),
+        ];
+        for n in 0..=rows.len() {
+            let mut out = Vec::new();
+            for (i, r) in rows[..n].iter().enumerate() {
+                write_json_element(&mut out, i == 0, r).expect("written");
+            }
+            writeln!(out, "{}", if n == 0 { "[]" } else { "\n]" }).expect("written");
+            let whole = format!(
+                "{}\n",
+                serde_json::to_string_pretty(&Value::Array(rows[..n].to_vec())).expect("json")
+            );
+            assert_eq!(String::from_utf8(out).expect("utf-8"), whole);
+        }
+    }
 }

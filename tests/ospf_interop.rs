@@ -209,3 +209,111 @@ fn withdraw_advertise_and_restart() {
     );
     assert_eq!(lost, 0, "the route must come back once and stay");
 }
+
+/// Fast hellos: an FRR router and two anycastd directors on a LAN, all with
+/// `hello_multiplier = 4` (HelloInterval 0, four Hellos a second, dead 1 s).
+/// A director's anycastd killed with SIGKILL leaves the router's FIB within
+/// the dead interval plus SPF and FIB update.
+#[test]
+fn fast_hellos_with_frr_router() {
+    let lab = up("ospf-fast-hello-frr.toml");
+    let cast = Cast::of(&lab).expect("cast");
+    assert_eq!(cast.directors.len(), 2);
+    let full = scenario::wait_full(&lab, &cast.router, 2, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ids: Vec<String> = full.iter().map(|n| n.router_id.to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, ["198.18.0.11", "198.18.0.12"]);
+    // The directors' view: Full with the router (DR).
+    for d in &cast.directors {
+        let seen = lab::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+            let ns = lab.ospf_neighbors(d).ok()?;
+            ns.iter()
+                .any(|n| n.router_id.to_string() == "198.18.0.1" && n.state == "Full")
+                .then_some(ns)
+        });
+        let ns = seen.unwrap_or_else(|| {
+            panic!(
+                "{d} is not Full with the router: {:?}",
+                lab.ospf_neighbors(d)
+            )
+        });
+        let r = ns
+            .iter()
+            .find(|n| n.router_id.to_string() == "198.18.0.1")
+            .expect("router");
+        assert_eq!(r.role.as_deref(), Some("DR"), "{d}: {ns:?}");
+    }
+    scenario::wait_nexthops(&lab, &cast.router, cast.vip, 2, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "fast hellos: 2 directors Full, VIP route with 2 nexthops {:.2} s after start",
+        since_start(&lab).as_secs_f64()
+    );
+
+    // FRR's own view of the LAN interface: a Hello every 250 ms, dead 1 s.
+    let frr = lab.frr(&cast.router);
+    let ifname = lab
+        .topology
+        .interfaces(&cast.router)
+        .find(|e| e.ospf.is_some())
+        .map(|e| e.ifname.clone())
+        .expect("router's OSPF interface");
+    let json = frr
+        .vtysh("ospfd", &format!("show ip ospf interface {ifname} json"))
+        .expect("vtysh");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("interface JSON");
+    let i = &v["interfaces"][&ifname];
+    assert_eq!(i["timerDeadSecs"].as_u64(), Some(1), "{json}");
+    assert_eq!(
+        i["timerMsecs"].as_u64(),
+        Some(1000 / 4),
+        "hello multiplier 4: {json}"
+    );
+    assert_eq!(i["nbrAdjacentCount"].as_u64(), Some(2), "{json}");
+    // Its inactivity timer for each director never exceeds 1 s: each
+    // director's Hellos (HelloInterval 0, dead 1) are accepted and keep
+    // resetting it.
+    let mut max_dead = [0u64; 2];
+    let sampling = Instant::now();
+    while sampling.elapsed() < Duration::from_millis(1500) {
+        let ns = frr.neighbors().expect("FRR neighbours");
+        for (k, id) in ["198.18.0.11", "198.18.0.12"].iter().enumerate() {
+            let n = ns
+                .iter()
+                .find(|n| n.router_id.to_string() == *id)
+                .unwrap_or_else(|| panic!("FRR lost {id}: {ns:?}"));
+            assert_eq!(n.state, "Full", "{ns:?}");
+            let dead = n.dead_ms.expect("deadTimeMsecs");
+            assert!(dead <= 1000, "FRR's dead timer for {id}: {dead} ms");
+            max_dead[k] = max_dead[k].max(dead);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Sampled every ~50 ms against a 250 ms Hello period, the timer is
+    // seen recently reset.
+    assert!(
+        max_dead.iter().all(|d| *d >= 700),
+        "FRR's dead timers: {max_dead:?} ms"
+    );
+
+    // kill -9 of d2's anycastd: the router drops its nexthop after 1 s.
+    lab.kill_routing("d2").expect("kill");
+    let t = scenario::wait_nexthops(&lab, &cast.router, cast.vip, 1, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("after kill: {e}"));
+    let gws = lab.vip_gateways(&cast.router, cast.vip).expect("fib");
+    assert_eq!(
+        gws.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["198.18.0.11"],
+        "d2's nexthop is gone"
+    );
+    println!(
+        "fast hellos: kill -9 of d2's anycastd: nexthop removed after {:.3} s (dead 1 s, multiplier 4)",
+        t.as_secs_f64()
+    );
+    assert!(
+        t < Duration::from_millis(2500),
+        "detection took {:.3} s",
+        t.as_secs_f64()
+    );
+}

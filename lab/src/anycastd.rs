@@ -51,10 +51,20 @@ impl Anycastd {
                 NetworkType::Broadcast => "broadcast",
                 NetworkType::PointToPoint => "point-to-point",
             };
+            let _ = writeln!(c, "area = \"{}\"\nnetwork = \"{network}\"", o.area);
+            match o.hello_multiplier {
+                // Fast hellos: HelloInterval 0 on the wire, dead 1 s.
+                Some(m) => {
+                    let _ = writeln!(c, "hello_multiplier = {m}");
+                }
+                None => {
+                    let _ = writeln!(c, "hello = {}\ndead = {}", o.hello, o.dead);
+                }
+            }
             let _ = writeln!(
                 c,
-                "area = \"{}\"\nnetwork = \"{network}\"\nhello = {}\ndead = {}\nretransmit = {}\npriority = {}\ncost = {}\nmtu_ignore = {}",
-                o.area, o.hello, o.dead, o.retransmit, o.priority, o.cost, o.mtu_ignore
+                "retransmit = {}\npriority = {}\ncost = {}\nmtu_ignore = {}",
+                o.retransmit, o.priority, o.cost, o.mtu_ignore
             );
             match &o.auth {
                 None => {}
@@ -145,39 +155,72 @@ impl Anycastd {
         parse_neighbors(&v)
     }
 
-    /// Every LSA of the control socket's `show-ospf-database`.
+    /// Every LSA of the control socket's `show-ospf-database`, read as
+    /// the daemon streams it (one line per LSA, then `{"end": true,
+    /// "count": N}`; see the daemon's src/control.rs).
     pub fn database(&self) -> io::Result<Vec<LsaId>> {
-        let v = self.request(&serde_json::json!({"cmd": "show-ospf-database"}))?;
-        parse_database(&v)
+        let mut stream = std::os::unix::net::UnixStream::connect(self.socket())?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        stream.write_all(b"{\"cmd\":\"show-ospf-database\"}\n")?;
+        read_database(BufReader::new(stream))
     }
 }
 
-/// Parses the control socket's `show-ospf-database` reply: objects with
-/// `type`, `link_state_id`, `advertising_router` and a hex `sequence`.
+/// Reads a streamed `show-ospf-database` reply.
+pub fn read_database(reader: impl BufRead) -> io::Result<Vec<LsaId>> {
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let v: Value = serde_json::from_str(&line?)
+            .map_err(|e| io::Error::other(format!("control reply: {e}")))?;
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            return Err(io::Error::other(e.to_string()));
+        }
+        if v.get("end").and_then(Value::as_bool) == Some(true) {
+            let count = v.get("count").and_then(Value::as_u64);
+            if count != Some(out.len() as u64) {
+                return Err(io::Error::other(format!(
+                    "database reply ended after {} LSAs but says {count:?}",
+                    out.len()
+                )));
+            }
+            return Ok(out);
+        }
+        out.push(parse_lsa(&v)?);
+    }
+    Err(io::Error::other(format!(
+        "database reply ended after {} LSAs without its end line",
+        out.len()
+    )))
+}
+
+/// Parses a list of the control socket's LSA rows (as `anycastd show ospf
+/// database --json` prints them): objects with `type`, `link_state_id`,
+/// `advertising_router` and a hex `sequence`.
 pub fn parse_database(v: &Value) -> io::Result<Vec<LsaId>> {
     let list = v
         .as_array()
         .ok_or_else(|| io::Error::other("LSA list is not an array"))?;
-    list.iter()
-        .map(|l| {
-            let bad = |what: &str| io::Error::other(format!("LSA {what}: {l}"));
-            let s = |k: &str| l.get(k).and_then(Value::as_str).ok_or_else(|| bad(k));
-            Ok(LsaId {
-                lsa_type: l
-                    .get("type")
-                    .and_then(Value::as_u64)
-                    .and_then(|t| u8::try_from(t).ok())
-                    .ok_or_else(|| bad("type"))?,
-                link_state_id: s("link_state_id")?
-                    .parse()
-                    .map_err(|_| bad("link_state_id"))?,
-                advertising_router: s("advertising_router")?
-                    .parse()
-                    .map_err(|_| bad("advertising_router"))?,
-                sequence: u32::from_str_radix(s("sequence")?, 16).map_err(|_| bad("sequence"))?,
-            })
-        })
-        .collect()
+    list.iter().map(parse_lsa).collect()
+}
+
+/// One LSA row of `show-ospf-database`.
+pub fn parse_lsa(l: &Value) -> io::Result<LsaId> {
+    let bad = |what: &str| io::Error::other(format!("LSA {what}: {l}"));
+    let s = |k: &str| l.get(k).and_then(Value::as_str).ok_or_else(|| bad(k));
+    Ok(LsaId {
+        lsa_type: l
+            .get("type")
+            .and_then(Value::as_u64)
+            .and_then(|t| u8::try_from(t).ok())
+            .ok_or_else(|| bad("type"))?,
+        link_state_id: s("link_state_id")?
+            .parse()
+            .map_err(|_| bad("link_state_id"))?,
+        advertising_router: s("advertising_router")?
+            .parse()
+            .map_err(|_| bad("advertising_router"))?,
+        sequence: u32::from_str_radix(s("sequence")?, 16).map_err(|_| bad("sequence"))?,
+    })
 }
 
 /// Parses the control socket's `show-ospf-neighbor` reply.
@@ -219,6 +262,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn config_carries_fast_hellos() {
+        let text = "name = \"t\"\n[[node]]\nname = \"r\"\nrole = \"router\"\nimplementation = \"frr\"\n\
+            ospf = { hello_multiplier = 4 }\n[[node]]\nname = \"d\"\nrole = \"director\"\n\
+            implementation = \"anycastd\"\nvips = [\"192.0.2.10\"]\nospf = { hello_multiplier = 4 }\n\
+            [[link]]\na = { node = \"r\", addr = \"198.18.2.0/31\" }\n\
+            b = { node = \"d\", addr = \"198.18.2.1/31\", ospf = { hello = 1, dead = 3 } }\n\
+            [[link]]\na = { node = \"r\", addr = \"198.18.2.2/31\" }\n\
+            b = { node = \"d\", addr = \"198.18.2.3/31\" }\n";
+        let t = Topology::parse("t.toml", text).expect("valid");
+        let c = Anycastd::new(Path::new("/x")).config(&t, t.node("d").expect("d"));
+        let ifaces: Vec<&str> = c.split("[[ospf.interface]]").skip(1).collect();
+        assert_eq!(ifaces.len(), 2, "{c}");
+        assert!(ifaces[0].contains("\nhello = 1\ndead = 3\n"), "{c}");
+        assert!(!ifaces[0].contains("hello_multiplier"), "{c}");
+        assert!(ifaces[1].contains("\nhello_multiplier = 4\n"), "{c}");
+        assert!(!ifaces[1].contains("\nhello ="), "{c}");
+    }
+
+    #[test]
     fn parses_control_socket_database() {
         // The shape of src/show.rs `lsa_json`.
         let v = serde_json::json!([
@@ -237,5 +299,23 @@ mod tests {
         assert!(parse_database(&serde_json::json!({"error": "x"})).is_err());
         let bad = serde_json::json!([{"type": 1, "link_state_id": "x"}]);
         assert!(parse_database(&bad).is_err());
+    }
+
+    #[test]
+    fn reads_the_streamed_database() {
+        let row = r#"{"area":"0.0.0.0","type":5,"link_state_id":"198.19.0.7","advertising_router":"198.18.0.1","age":3,"sequence":"80000001","checksum":"5394","length":36}"#;
+        let ok = format!("{row}\n{row}\n{{\"end\":true,\"count\":2}}\n");
+        let db = read_database(ok.as_bytes()).expect("reads");
+        assert_eq!(db.len(), 2);
+        assert_eq!(db[1].link_state_id.to_string(), "198.19.0.7");
+        let empty = read_database(&b"{\"end\":true,\"count\":0}\n"[..]).expect("empty");
+        assert!(empty.is_empty());
+        let cut = format!("{row}\n");
+        assert!(read_database(cut.as_bytes()).is_err(), "no end line");
+        let wrong = format!("{row}\n{{\"end\":true,\"count\":3}}\n");
+        assert!(read_database(wrong.as_bytes()).is_err(), "count differs");
+        let err = format!("{row}\n{{\"error\":\"speaker stopped\"}}\n");
+        let e = read_database(err.as_bytes()).expect_err("error line");
+        assert!(e.to_string().contains("speaker stopped"), "{e}");
     }
 }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::netns;
-use crate::topology::{NetworkType, Node, OspfAuth, Role, Topology, EXTERNAL_ROUTE_RANGE};
+use crate::topology::{
+    fast_hellos_supported, Implementation, NetworkType, Node, OspfAuth, Role, Topology,
+    EXTERNAL_ROUTE_RANGE,
+};
 use crate::{LsaId, OspfNeighbor};
 
 const BIRD: &str = "/usr/sbin/bird";
@@ -136,6 +139,18 @@ impl Bird {
     }
 
     pub fn start(&self, ns: &Path, topo: &Topology, node: &Node) -> io::Result<()> {
+        // Topology files are checked when parsed; this catches topologies
+        // changed in code (say a director switched to BIRD).
+        for e in topo.interfaces(&node.name) {
+            if let Some(m) = e.ospf.as_ref().and_then(|o| o.hello_multiplier) {
+                if let Err(msg) = fast_hellos_supported(Implementation::Bird, m) {
+                    return Err(io::Error::other(format!(
+                        "{} {}: {msg}",
+                        node.name, e.ifname
+                    )));
+                }
+            }
+        }
         std::fs::create_dir_all(&self.dir)?;
         let conf = self.dir.join("bird.conf");
         std::fs::write(&conf, self.config(topo, node))?;

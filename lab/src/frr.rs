@@ -39,8 +39,16 @@ impl Frr {
             let Some(o) = &e.ospf else { continue };
             let _ = writeln!(c, "interface {}", e.ifname);
             let _ = writeln!(c, " ip ospf area {}", o.area);
-            let _ = writeln!(c, " ip ospf hello-interval {}", o.hello);
-            let _ = writeln!(c, " ip ospf dead-interval {}", o.dead);
+            match o.hello_multiplier {
+                // Fast hellos: HelloInterval 0 on the wire, dead 1 s.
+                Some(m) => {
+                    let _ = writeln!(c, " ip ospf dead-interval minimal hello-multiplier {m}");
+                }
+                None => {
+                    let _ = writeln!(c, " ip ospf hello-interval {}", o.hello);
+                    let _ = writeln!(c, " ip ospf dead-interval {}", o.dead);
+                }
+            }
             let _ = writeln!(c, " ip ospf priority {}", o.priority);
             let _ = writeln!(c, " ip ospf cost {}", o.cost);
             let _ = writeln!(c, " ip ospf retransmit-interval {}", o.retransmit);
@@ -391,6 +399,26 @@ mod tests {
         implementation = \"IMPL\"\nexternal_routes = 100\n[[node]]\nname = \"d\"\n\
         role = \"director\"\nimplementation = \"IMPL\"\n[[link]]\n\
         a = { node = \"r\", addr = \"198.18.2.0/31\" }\nb = { node = \"d\", addr = \"198.18.2.1/31\" }\n";
+
+    #[test]
+    fn fast_hellos_render_as_minimal_dead_interval() {
+        let t = Topology::parse(
+            "t.toml",
+            &ROUTER.replace("IMPL", "frr").replace(
+                "external_routes = 100\n",
+                "ospf = { hello_multiplier = 4 }\n",
+            ),
+        )
+        .expect("valid");
+        let r = Frr::new(Path::new("/x")).config(&t, t.node("r").expect("r"));
+        assert!(
+            r.contains(" ip ospf dead-interval minimal hello-multiplier 4\n"),
+            "{r}"
+        );
+        assert!(!r.contains("hello-interval"), "{r}");
+        let d = Frr::new(Path::new("/x")).config(&t, t.node("d").expect("d"));
+        assert!(d.contains(" ip ospf hello-interval 10\n"), "{d}");
+    }
 
     #[test]
     fn router_with_external_routes_redistributes_the_kernel_ones() {

@@ -23,6 +23,12 @@ pub const EXTERNAL_ROUTE_RANGE: &str = "198.19.0.0/16";
 /// At most this many external routes per router: they must fit the range.
 pub const MAX_EXTERNAL_ROUTES: u32 = 65_000;
 
+/// Fast hellos: at most this many Hellos a second (`hello_multiplier`),
+/// as anycastd accepts.
+pub const MAX_HELLO_MULTIPLIER: u8 = 20;
+/// FRR 8.4 takes `ip ospf dead-interval minimal hello-multiplier (1-10)`.
+pub const FRR_MAX_HELLO_MULTIPLIER: u8 = 10;
+
 /// A topology file could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
@@ -108,6 +114,10 @@ pub struct OspfParams {
     pub area: Option<Ipv4Addr>,
     pub hello: Option<u16>,
     pub dead: Option<u32>,
+    /// Fast hellos, as FRR's `ip ospf dead-interval minimal
+    /// hello-multiplier N`: N Hellos a second (HelloInterval 0 on the
+    /// wire), dead interval 1 s. Replaces `hello` and `dead`.
+    pub hello_multiplier: Option<u8>,
     pub priority: Option<u8>,
     pub cost: Option<u16>,
     pub retransmit: Option<u16>,
@@ -118,11 +128,22 @@ pub struct OspfParams {
 
 impl OspfParams {
     /// Fields set in `self` win over those in `base`.
+    /// The hello timers go together: a `hello_multiplier` here replaces
+    /// the base's `hello` and `dead`, and a `hello` or `dead` here replaces
+    /// the base's `hello_multiplier`.
     fn over(&self, base: &OspfParams) -> OspfParams {
+        let (hello, dead, hello_multiplier) = if self.hello_multiplier.is_some() {
+            (None, None, self.hello_multiplier)
+        } else if self.hello.is_some() || self.dead.is_some() {
+            (self.hello.or(base.hello), self.dead.or(base.dead), None)
+        } else {
+            (base.hello, base.dead, base.hello_multiplier)
+        };
         OspfParams {
             area: self.area.or(base.area),
-            hello: self.hello.or(base.hello),
-            dead: self.dead.or(base.dead),
+            hello,
+            dead,
+            hello_multiplier,
             priority: self.priority.or(base.priority),
             cost: self.cost.or(base.cost),
             retransmit: self.retransmit.or(base.retransmit),
@@ -137,8 +158,12 @@ impl OspfParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceOspf {
     pub area: Ipv4Addr,
+    /// 0 with fast hellos.
     pub hello: u16,
+    /// 1 with fast hellos.
     pub dead: u32,
+    /// Fast hellos: Hellos per second (see [`OspfParams::hello_multiplier`]).
+    pub hello_multiplier: Option<u8>,
     pub priority: u8,
     pub cost: u16,
     pub retransmit: u16,
@@ -149,12 +174,19 @@ pub struct InterfaceOspf {
 
 impl InterfaceOspf {
     fn resolve(p: &OspfParams, default_network: NetworkType) -> Self {
+        let (hello, dead) = match p.hello_multiplier {
+            Some(_) => (0, 1),
+            None => (
+                p.hello.unwrap_or(10),
+                p.dead
+                    .unwrap_or_else(|| 4 * u32::from(p.hello.unwrap_or(10))),
+            ),
+        };
         InterfaceOspf {
             area: p.area.unwrap_or(Ipv4Addr::UNSPECIFIED),
-            hello: p.hello.unwrap_or(10),
-            dead: p
-                .dead
-                .unwrap_or_else(|| 4 * u32::from(p.hello.unwrap_or(10))),
+            hello,
+            dead,
+            hello_multiplier: p.hello_multiplier,
             priority: p.priority.unwrap_or(1),
             cost: p.cost.unwrap_or(10),
             retransmit: p.retransmit.unwrap_or(5),
@@ -185,7 +217,7 @@ struct NodeFile {
     http: Option<bool>,
     #[serde(default)]
     sysctls: BTreeMap<String, toml::Value>,
-    ospf: Option<NodeOspfFile>,
+    ospf: Option<Spanned<NodeOspfFile>>,
     /// Routers only: this many blackhole /32s redistributed into OSPF.
     external_routes: Option<Spanned<i64>>,
 }
@@ -373,7 +405,7 @@ type Fail = (Range<usize>, String);
 
 #[derive(Default)]
 struct Validator {
-    nodes: HashMap<String, (Role, OspfParams, bool)>,
+    nodes: HashMap<String, (Role, OspfParams, Option<Implementation>)>,
     addrs: HashMap<Ipv4Addr, String>,
     link_ranges: Vec<Ipv4Network>,
     vip_ranges: Vec<Ipv4Network>,
@@ -381,6 +413,41 @@ struct Validator {
     ifnames: HashSet<(String, String)>,
     /// A router with external routes: links must stay out of their range.
     external_routes_on: Option<String>,
+}
+
+/// One OSPF table's hello timers: `hello_multiplier` is 1 to
+/// [`MAX_HELLO_MULTIPLIER`] and comes without `hello` and `dead`.
+fn check_timers(p: &OspfParams) -> Result<(), String> {
+    let Some(m) = p.hello_multiplier else {
+        return Ok(());
+    };
+    if p.hello.is_some() || p.dead.is_some() {
+        return Err(
+            "hello_multiplier replaces hello and dead (fast hellos: dead interval 1 s); give one or the other"
+                .into(),
+        );
+    }
+    if !(1..=MAX_HELLO_MULTIPLIER).contains(&m) {
+        return Err(format!(
+            "hello_multiplier = {m}: must be 1 to {MAX_HELLO_MULTIPLIER} (Hellos a second)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `implementation` can run fast hellos with multiplier `m`.
+pub fn fast_hellos_supported(implementation: Implementation, m: u8) -> Result<(), String> {
+    match implementation {
+        Implementation::Anycastd => Ok(()),
+        Implementation::Frr if m <= FRR_MAX_HELLO_MULTIPLIER => Ok(()),
+        Implementation::Frr => Err(format!(
+            "hello_multiplier = {m}: FRR 8.4 takes 1 to {FRR_MAX_HELLO_MULTIPLIER}"
+        )),
+        Implementation::Bird => Err(
+            "hello_multiplier: BIRD 2.0 has no fast hellos (its hello interval is 1-65535 whole seconds, so a HelloInterval 0 neighbour mismatches); use hello and dead"
+                .into(),
+        ),
+    }
 }
 
 fn valid_name(s: &str) -> bool {
@@ -578,12 +645,15 @@ impl Validator {
         }
         let (router_id, params) = match n.ospf {
             Some(o) => {
+                let span = o.span();
+                let o = o.into_inner();
                 if implementation.is_none() {
                     return Err((
                         n.name.span(),
                         format!("node {name} runs no OSPF; remove its ospf table"),
                     ));
                 }
+                check_timers(&o.params).map_err(|m| (span, format!("{name}: {m}")))?;
                 (o.router_id.map(Spanned::into_inner), o.params)
             }
             None => (None, OspfParams::default()),
@@ -617,7 +687,7 @@ impl Validator {
         };
         let http = n.http.unwrap_or(n.role == Role::Server);
         self.nodes
-            .insert(name.clone(), (n.role, params, implementation.is_some()));
+            .insert(name.clone(), (n.role, params, implementation));
         Ok(Node {
             name,
             role: n.role,
@@ -636,9 +706,10 @@ impl Validator {
         default_network: NetworkType,
     ) -> Result<Endpoint, Fail> {
         let node = e.node.get_ref().clone();
-        let Some((_, node_ospf, runs_ospf)) = self.nodes.get(&node).cloned() else {
+        let Some((_, node_ospf, implementation)) = self.nodes.get(&node).cloned() else {
             return Err((e.node.span(), format!("unknown node {node}")));
         };
+        let runs_ospf = implementation.is_some();
         let addr: Ipv4Network = e.addr.get_ref().parse().map_err(|err| {
             (
                 e.addr.span(),
@@ -715,10 +786,15 @@ impl Validator {
                 Some(InterfaceOspf::resolve(&node_ospf, default_network))
             }
             Some(EndpointOspfFile::Params(p)) => {
+                check_timers(&p).map_err(|m| (e.node.span(), format!("{node}: {m}")))?;
                 Some(InterfaceOspf::resolve(&p.over(&node_ospf), default_network))
             }
         };
         if let Some(o) = &ospf {
+            if let (Some(m), Some(i)) = (o.hello_multiplier, implementation) {
+                fast_hellos_supported(i, m)
+                    .map_err(|msg| (e.node.span(), format!("{node}: {msg}")))?;
+            }
             if o.dead <= u32::from(o.hello) {
                 return Err((
                     e.node.span(),
@@ -913,6 +989,94 @@ members = [
         fails_with(&bad, 24, "overlaps 198.19.0.0/16, the external routes of r");
         // Without external routes that address is an ordinary link address.
         Topology::parse("t.toml", &GOOD.replace("198.18.1.", "198.19.1.")).expect("valid");
+    }
+
+    #[test]
+    fn fast_hellos_per_node_and_per_interface() {
+        let router = "ospf = { hello = 1, dead = 4, priority = 1 }";
+        let fast = GOOD.replace(router, "ospf = { hello_multiplier = 4, priority = 1 }");
+        let t = Topology::parse("t.toml", &fast).expect("valid");
+        let r = t
+            .interfaces("r")
+            .nth(1)
+            .and_then(|e| e.ospf.clone())
+            .expect("r");
+        assert_eq!((r.hello, r.dead, r.hello_multiplier), (0, 1, Some(4)));
+        assert_eq!(r.priority, 1);
+        // An interface's hello/dead replace the node's multiplier, and its
+        // multiplier replaces the node's hello/dead.
+        let lan_r = r#"{ node = "r", addr = "198.18.0.1/24" }"#;
+        let t = Topology::parse(
+            "t.toml",
+            &fast.replace(
+                lan_r,
+                r#"{ node = "r", addr = "198.18.0.1/24", ospf = { dead = 30 } }"#,
+            ),
+        )
+        .expect("valid");
+        let r = t
+            .interfaces("r")
+            .nth(1)
+            .and_then(|e| e.ospf.clone())
+            .expect("r");
+        assert_eq!((r.hello, r.dead, r.hello_multiplier), (10, 30, None));
+        let t = Topology::parse(
+            "t.toml",
+            &GOOD.replace(
+                lan_r,
+                r#"{ node = "r", addr = "198.18.0.1/24", ospf = { hello_multiplier = 10 } }"#,
+            ),
+        )
+        .expect("valid");
+        let r = t
+            .interfaces("r")
+            .nth(1)
+            .and_then(|e| e.ospf.clone())
+            .expect("r");
+        assert_eq!((r.hello, r.dead, r.hello_multiplier), (0, 1, Some(10)));
+
+        fails_with(
+            &GOOD.replace(router, "ospf = { hello = 1, hello_multiplier = 4 }"),
+            10,
+            "r: hello_multiplier replaces hello and dead",
+        );
+        fails_with(
+            &GOOD.replace(router, "ospf = { hello_multiplier = 0 }"),
+            10,
+            "hello_multiplier = 0: must be 1 to 20",
+        );
+        fails_with(
+            &GOOD.replace(router, "ospf = { hello_multiplier = 300 }"),
+            10,
+            "u8",
+        );
+        // FRR 8.4's CLI takes 1-10; BIRD has no fast hellos.
+        fails_with(
+            &GOOD.replace(router, "ospf = { hello_multiplier = 12 }"),
+            28,
+            "FRR 8.4 takes 1 to 10",
+        );
+        fails_with(
+            &GOOD.replace(
+                "ospf = { priority = 0 }",
+                "ospf = { priority = 0, hello_multiplier = 4 }",
+            ),
+            29,
+            "d1: hello_multiplier: BIRD 2.0 has no fast hellos",
+        );
+        let anycastd = GOOD
+            .replace(router, "ospf = { hello_multiplier = 4 }")
+            .replace(
+                "implementation = \"frr\"\nvips",
+                "implementation = \"anycastd\"\nospf = { hello_multiplier = 20 }\nvips",
+            );
+        let t = Topology::parse("t.toml", &anycastd).expect("valid");
+        let d2 = t
+            .interfaces("d2")
+            .next()
+            .and_then(|e| e.ospf.clone())
+            .expect("d2");
+        assert_eq!(d2.hello_multiplier, Some(20));
     }
 
     #[test]

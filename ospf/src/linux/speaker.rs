@@ -2,7 +2,7 @@
 //! socket, timers from `poll_timeout`, commands from the daemon; packets out
 //! to the socket. Everything OSPF decides happens inside the instance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -43,6 +43,12 @@ pub struct SpeakerConfig {
     pub vips: Vec<(Ipv4Addr, Ipv4Addr, u16)>,
 }
 
+/// LSA headers per chunk of a streamed database ([`Command::Database`]).
+pub const DATABASE_CHUNK: usize = 1000;
+
+/// One chunk of a streamed database: (area, LSA header with its current age).
+pub type DatabaseChunk = Vec<(Ipv4Addr, LsaHeader)>;
+
 /// What the daemon can ask of a running speaker.
 #[derive(Debug)]
 pub enum Command {
@@ -57,7 +63,15 @@ pub enum Command {
     StubRouter(bool),
     Interfaces(oneshot::Sender<Vec<InterfaceInfo>>),
     Neighbors(oneshot::Sender<Vec<NeighborInfo>>),
-    Database(oneshot::Sender<Vec<(Ipv4Addr, LsaHeader)>>),
+    /// The database, streamed: chunks of at most [`DATABASE_CHUNK`] LSA
+    /// headers in (area, LSA key) order, then one empty chunk that marks
+    /// the end (a channel closed without it means the speaker stopped).
+    /// The speaker takes the next chunk from the LSDB only when the
+    /// channel has room, so with a small bound neither side ever holds the
+    /// whole database; LSAs installed or removed meanwhile may be missed or
+    /// seen, none twice. Walks are served one at a time, in order; a
+    /// dropped receiver ends its walk.
+    Database(mpsc::Sender<DatabaseChunk>),
     /// One LSA of the database, exactly as stored.
     Lsa {
         area: Ipv4Addr,
@@ -67,6 +81,13 @@ pub enum Command {
     Counters(oneshot::Sender<BTreeMap<&'static str, u64>>),
     /// Flush what we originated, then stop; answered when done.
     Shutdown(oneshot::Sender<()>),
+}
+
+/// A [`Command::Database`] walk in progress.
+struct DatabaseWalk {
+    tx: mpsc::Sender<DatabaseChunk>,
+    /// The last (area, key) sent; `None` before the first chunk.
+    after: Option<(Ipv4Addr, LsaKey)>,
 }
 
 fn wall_clock_secs() -> u32 {
@@ -137,6 +158,7 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
     let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
     let mut shutting_down = false;
     let mut commands_open = true;
+    let mut walks: VecDeque<DatabaseWalk> = VecDeque::new();
     loop {
         while let Some(t) = inst.poll_transmit() {
             if let Err(e) = sock.send(t.ifindex, t.src, t.dst, &t.bytes).await {
@@ -184,6 +206,15 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
         let deadline = inst
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // Room in the channel of the first database walk, if any.
+        let walk_tx = walks.front().map(|w| w.tx.clone());
+        let walking = walk_tx.is_some();
+        let walk_room = async move {
+            match walk_tx {
+                Some(tx) => tx.reserve_owned().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = sock.recv(&mut buf) => match r {
                 Ok(rx) => {
@@ -197,6 +228,21 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 inst.handle_timeout(Instant::now());
             }
+            room = walk_room, if walking => match room {
+                Ok(permit) => {
+                    if let Some(walk) = walks.front_mut() {
+                        let chunk = inst.database_page(Instant::now(), walk.after, DATABASE_CHUNK);
+                        match chunk.last() {
+                            Some((area, h)) => walk.after = Some((*area, h.key())),
+                            // The end marker sent below finishes this walk.
+                            None => drop(walks.pop_front()),
+                        }
+                        permit.send(chunk);
+                    }
+                }
+                // The reader went away.
+                Err(_) => drop(walks.pop_front()),
+            },
             cmd = commands.recv(), if commands_open => {
                 let now = Instant::now();
                 match cmd {
@@ -210,6 +256,7 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
                         shutdown_reply = Some(reply);
                         inst.shutdown(now);
                     }
+                    Some(Command::Database(tx)) => walks.push_back(DatabaseWalk { tx, after: None }),
                     Some(c) => answer(&mut inst, now, c),
                 }
             }
@@ -228,9 +275,8 @@ fn answer(inst: &mut Instance, now: Instant, cmd: Command) {
         Command::Neighbors(r) => {
             let _ = r.send(inst.neighbors(now));
         }
-        Command::Database(r) => {
-            let _ = r.send(inst.database(now));
-        }
+        // Streamed from the main loop.
+        Command::Database(_) => {}
         Command::Lsa { area, key, reply } => {
             let _ = reply.send(inst.lsa(now, area, key));
         }

@@ -1,0 +1,315 @@
+//! Operator commands on a running daemon: `status`, `show services`,
+//! `drain`, `undrain`, `reload` (clients of the control socket).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::control::{request, Request};
+
+/// `VIP` or `all`.
+pub fn parse_target(s: &str) -> Result<Option<Ipv4Addr>> {
+    if s == "all" {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .with_context(|| format!("`{s}` is neither a VIP address nor `all`"))
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("-")
+}
+
+/// The VIP table of `status`.
+pub fn render_status(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "router-id {}  config {}",
+        text(v, "router_id"),
+        text(v, "config")
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:<10} {:>6}  {:<11} {:>11}  {}",
+        "VIP", "Advertised", "Cost", "Drain", "Connections", "Services"
+    );
+    let empty = Vec::new();
+    let services = v
+        .get("services")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    for vip in v.get("vips").and_then(Value::as_array).unwrap_or(&empty) {
+        let addr = text(vip, "vip");
+        let names: Vec<String> = services
+            .iter()
+            .filter(|s| text(s, "vip") == addr)
+            .map(|s| {
+                let healthy = s.get("healthy").and_then(Value::as_bool) == Some(true);
+                format!(
+                    "{}({})",
+                    text(s, "name"),
+                    if healthy { "up" } else { "down" }
+                )
+            })
+            .collect();
+        let mut drain = text(vip, "drain").to_string();
+        if let Some(ms) = vip.get("hold_down_left_ms").and_then(Value::as_u64) {
+            drain = format!("hold {} ms", ms);
+        }
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:>6}  {:<11} {:>11}  {}",
+            addr,
+            yes(vip.get("advertised").and_then(Value::as_bool) == Some(true)),
+            vip.get("cost")
+                .and_then(Value::as_u64)
+                .map_or_else(|| "-".into(), |c| c.to_string()),
+            drain,
+            vip.get("connections")
+                .and_then(Value::as_u64)
+                .map_or_else(|| "-".into(), |c| c.to_string()),
+            names.join(" ")
+        );
+    }
+    out
+}
+
+/// `show services`: each service with its servers and check verdicts.
+pub fn render_services(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<6} {:<16} {:<8} {:<10} {:<7} {:<24} {}",
+        "Service", "Mode", "VIP", "Healthy", "Programmed", "Quorum", "Server", "Checks"
+    );
+    let empty = Vec::new();
+    for s in v
+        .get("services")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty)
+    {
+        let servers = s.get("servers").and_then(Value::as_array).unwrap_or(&empty);
+        let up = servers
+            .iter()
+            .filter(|x| x.get("up").and_then(Value::as_bool) == Some(true))
+            .count();
+        for (i, server) in servers.iter().enumerate() {
+            let checks: Vec<&str> = server
+                .get("checks")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty)
+                .iter()
+                .map(|c| match c.as_bool() {
+                    Some(true) => "up",
+                    Some(false) => "down",
+                    None => "pending",
+                })
+                .collect();
+            let server_col = format!(
+                "{} ({})",
+                text(server, "address"),
+                if server.get("up").and_then(Value::as_bool) == Some(true) {
+                    "up"
+                } else {
+                    "down"
+                }
+            );
+            if i == 0 {
+                let _ = writeln!(
+                    out,
+                    "{:<12} {:<6} {:<16} {:<8} {:<10} {:<7} {:<24} {}",
+                    text(s, "name"),
+                    text(s, "mode"),
+                    text(s, "vip"),
+                    yes(s.get("healthy").and_then(Value::as_bool) == Some(true)),
+                    yes(s.get("programmed").and_then(Value::as_bool) == Some(true)),
+                    format!(
+                        "{}/{}",
+                        up,
+                        s.get("quorum").and_then(Value::as_u64).unwrap_or(0)
+                    ),
+                    server_col,
+                    checks.join(",")
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{:<12} {:<6} {:<16} {:<8} {:<10} {:<7} {:<24} {}",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    server_col,
+                    checks.join(",")
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn status(socket: &Path, json: bool) -> Result<()> {
+    let v = request(socket, &Request::Status)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render_status(&v));
+    }
+    Ok(())
+}
+
+pub fn services(socket: &Path, json: bool) -> Result<()> {
+    let v = request(socket, &Request::Status)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v.get("services").unwrap_or(&Value::Null))?
+        );
+    } else {
+        print!("{}", render_services(&v));
+    }
+    Ok(())
+}
+
+/// `drain`: raise the cost, withdraw, then wait (printing progress) until
+/// the VIPs' traffic stopped or their deadline passed, unless `no_wait`.
+pub fn drain(socket: &Path, target: Option<Ipv4Addr>, no_wait: bool, json: bool) -> Result<()> {
+    let v = request(socket, &Request::Drain { vip: target })?;
+    let vips: Vec<String> = v
+        .get("draining")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !json {
+        println!("draining {}", vips.join(" "));
+    }
+    if no_wait {
+        if json {
+            println!("{v}");
+        }
+        return Ok(());
+    }
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        let st = request(socket, &Request::Status)?;
+        let empty = Vec::new();
+        let rows: Vec<&Value> = st
+            .get("vips")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+            .iter()
+            .filter(|r| vips.iter().any(|x| x == text(r, "vip")))
+            .collect();
+        let line: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let conns = r
+                    .get("connections")
+                    .and_then(Value::as_u64)
+                    .map_or_else(String::new, |c| format!(", {c} connections"));
+                format!("{} {}{}", text(r, "vip"), text(r, "drain"), conns)
+            })
+            .collect();
+        let line = line.join("; ");
+        if line != last && !json {
+            println!("{:>6.1} s  {line}", start.elapsed().as_secs_f64());
+            last = line;
+        }
+        let done = rows.iter().all(|r| {
+            let d = text(r, "drain");
+            d == "drained" || d == "-"
+        });
+        if done {
+            if json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                println!("drained after {:.1} s", start.elapsed().as_secs_f64());
+            }
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+pub fn undrain(socket: &Path, target: Option<Ipv4Addr>) -> Result<()> {
+    let v = request(socket, &Request::Undrain { vip: target })?;
+    println!("{v}");
+    Ok(())
+}
+
+pub fn reload(socket: &Path) -> Result<()> {
+    let v = request(socket, &Request::Reload)?;
+    println!("{v}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "router_id": "198.18.0.11",
+            "config": "/etc/anycastd.toml",
+            "services": [{
+                "name": "web", "vip": "192.0.2.10", "mode": "local", "healthy": true,
+                "programmed": true, "settled": true, "quorum": 1,
+                "servers": [{"address": "192.0.2.10", "up": true, "checks": [true, null]}]
+            }],
+            "vips": [{"vip": "192.0.2.10", "area": "0.0.0.0", "advertised": true, "cost": 10,
+                      "drain": null, "hold_down_left_ms": null, "connections": 3}],
+            "events": []
+        })
+    }
+
+    #[test]
+    fn status_table_has_one_row_per_vip() {
+        let t = render_status(&sample());
+        let row = t.lines().nth(2).expect("row");
+        assert!(row.starts_with("192.0.2.10"), "{t}");
+        assert!(
+            row.contains("yes") && row.contains("10") && row.contains("web(up)"),
+            "{t}"
+        );
+        assert!(row.contains(" 3 "), "{t}");
+    }
+
+    #[test]
+    fn services_table_shows_checks() {
+        let t = render_services(&sample());
+        assert!(t.contains("192.0.2.10 (up)"), "{t}");
+        assert!(t.contains("up,pending"), "{t}");
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(parse_target("all").expect("all"), None);
+        assert_eq!(
+            parse_target("192.0.2.1").expect("ip"),
+            Some(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        assert!(parse_target("web").is_err());
+    }
+}
