@@ -17,7 +17,7 @@ use crate::lsa::{
     LsaHeader, LsaKey, LsaType, RawLsa, LSA_HEADER_LEN, MAX_AGE, MAX_SEQUENCE_NUMBER,
     MIN_LS_ARRIVAL,
 };
-use crate::lsdb::{lsa_type_known, same_instance, LsaEntry};
+use crate::lsdb::{lsa_type_known, same_instance};
 use crate::neighbor::{NsmEvent, NsmState};
 use crate::packet::{LinkStateAck, LinkStateUpdate, PacketBody};
 
@@ -87,7 +87,7 @@ impl Instance {
                 .areas
                 .get(&area_id)
                 .and_then(|a| a.lsdb.get_on(&key, iid))
-                .map(|e| (e.header(now), e.from_flooding, e.installed, e.sent_back()));
+                .map(|e| (e.header(now), e.flooded(), e.installed(), e.sent_back()));
             // 13 step 4: a MaxAge LSA we do not have, while no database
             // exchange is running: acknowledge and drop it.
             if hdr.is_max_age() && db.is_none() && !self.any_exchanging() {
@@ -243,15 +243,13 @@ impl Instance {
             return;
         };
         let delay = iface.cfg.transmit_delay;
-        let Some(entry) = self
-            .areas
-            .get_mut(&area_id)
-            .and_then(|a| a.lsdb.get_mut(&key))
-        else {
+        let Some(lsdb) = self.areas.get_mut(&area_id).map(|a| &mut a.lsdb) else {
             return;
         };
-        entry.set_sent_back(now);
-        let raw = entry.to_send(now, delay);
+        lsdb.set_sent_back(&key, now);
+        let Some(raw) = lsdb.get(&key).map(|e| e.to_send(now, delay)) else {
+            return;
+        };
         if let Some(n) = iface.neighbors.get_mut(&addr) {
             n.pending_lsu.push(raw);
         }
@@ -285,8 +283,7 @@ impl Instance {
         }
         let rid = self.config.router_id;
         if let Some(area) = self.areas.get_mut(&area_id) {
-            area.lsdb
-                .install(LsaEntry::new(raw, now, from_flooding, scope), rid, now);
+            area.lsdb.install(&raw, now, from_flooding, scope, rid);
         }
     }
 
@@ -490,15 +487,15 @@ impl Instance {
         let Some(entry) = area.lsdb.get(&key) else {
             return;
         };
-        if entry.is_max_age(now) && entry.raw.header().is_max_age() {
+        if entry.is_max_age(now) && entry.stored_header().is_max_age() {
             return;
         }
-        if !entry.from_flooding && key.advertising_router == rid {
+        if !entry.flooded() && key.advertising_router == rid {
             area.self_orig.entry(key).or_default().refresh = true;
             return;
         }
-        let raw = entry.raw.with_age(MAX_AGE);
-        let scope = entry.iface;
+        let raw = entry.with_age(MAX_AGE);
+        let scope = entry.iface();
         self.install_lsa(now, area_id, raw, false, scope);
         self.flood(now, area_id, key, None);
     }

@@ -677,6 +677,14 @@ impl RawLsa {
         Ok(RawLsa { header, bytes })
     }
 
+    /// Pairs `bytes` with `header`, their decoding (the caller, which
+    /// built both, vouches for the invariant).
+    pub(crate) fn from_parts(header: LsaHeader, bytes: Bytes) -> RawLsa {
+        debug_assert_eq!(LsaHeader::decode(&bytes).ok(), Some(header));
+        debug_assert_eq!(usize::from(header.length), bytes.len());
+        RawLsa { header, bytes }
+    }
+
     /// The decoded header.
     pub fn header(&self) -> &LsaHeader {
         &self.header

@@ -177,7 +177,9 @@ impl Neighbor {
     /// state retransmission list, Database summary list and Link state
     /// request list are cleared").
     fn clear_adjacency(&mut self) {
-        self.summary.clear();
+        // New lists rather than cleared ones: after a database exchange
+        // their capacity would stay allocated for nothing.
+        self.summary = VecDeque::new();
         self.ls_request.clear();
         self.requested.clear();
         self.lsr_rxmt_due = None;
@@ -187,7 +189,7 @@ impl Neighbor {
         self.last_sent = None;
         self.dd_rxmt_due = None;
         self.last_sent_hold = None;
-        self.pending_lsu.clear();
+        self.pending_lsu = Vec::new();
     }
 
     /// True if the neighbour understands opaque LSAs (RFC 5250 3.1).
@@ -293,6 +295,9 @@ impl Instance {
             // The exchange is over: the master stops retransmitting; the
             // slave keeps its last packet for a while (10.8).
             nbr.dd_rxmt_due = None;
+            // The summary list is sent: free it (it held the whole
+            // database).
+            nbr.summary.shrink_to_fit();
             if nbr.master {
                 nbr.last_sent = None;
             } else {

@@ -273,7 +273,7 @@ impl Instance {
         let db = area
             .lsdb
             .get(&key)
-            .map(|e| (*e.raw.header(), e.is_max_age(now), e.from_flooding));
+            .map(|e| (e.stored_header(), e.is_max_age(now), e.flooded()));
         if db.is_none() && desired.is_none() && !area.self_orig.contains_key(&key) {
             return;
         }
@@ -373,8 +373,8 @@ impl Instance {
         let Some(entry) = area.lsdb.get(&key) else {
             return;
         };
-        let raw = entry.raw.with_age(MAX_AGE);
-        let scope = entry.iface;
+        let raw = entry.with_age(MAX_AGE);
+        let scope = entry.iface();
         if let Some(so) = area.self_orig.get_mut(&key) {
             so.originated += 1;
         }
