@@ -4,6 +4,11 @@
 set -euo pipefail
 
 PACKAGES=(frr bird2 iproute2 procps tcpdump)
+# The IPVS VM (`anycastd lab vm`, tests/vm.rs): this machine's kernel may
+# lack IPVS, so tests boot Debian's kernel under qemu (TCG) with an
+# initramfs of busybox-static; xz unpacks the kernel for a direct (PVH)
+# boot; ipvsadm runs inside from the host's root.
+PACKAGES+=(qemu-system-x86 busybox-static xz-utils ipvsadm)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "anycastd: the lab creates network namespaces and installs packages: run as root" >&2

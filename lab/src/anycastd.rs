@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use serde_json::Value;
 
 use crate::netns;
-use crate::topology::{NetworkType, Node, OspfAuth, Topology};
+use crate::topology::{NetworkType, Node, OspfAuth, Service, Topology};
 use crate::{LsaId, OspfNeighbor};
 
 #[derive(Debug, Clone)]
@@ -87,13 +87,43 @@ impl Anycastd {
                 }
             }
         }
-        for vip in &node.vips {
-            let _ = writeln!(c, "\n[[vip]]\naddress = \"{vip}\"");
+        // A director with services advertises what their health decides;
+        // without services its VIPs are static (always advertised).
+        if node.services.is_empty() {
+            for vip in &node.vips {
+                let _ = writeln!(c, "\n[[vip]]\naddress = \"{vip}\"");
+            }
+        }
+        if let Some(d) = &node.drain {
+            let _ = writeln!(c, "\n[drain]");
+            if let Some(v) = d.cost {
+                let _ = writeln!(c, "cost = {v}");
+            }
+            if let Some(v) = d.cost_hold_ms {
+                let _ = writeln!(c, "cost_hold_ms = {v}");
+            }
+            if let Some(v) = d.deadline_s {
+                let _ = writeln!(c, "deadline_s = {v}");
+            }
+        }
+        for s in &node.services {
+            c.push_str(&service_config(s));
         }
         c
     }
 
-    /// Writes the config and starts `anycastd run` in namespace `ns`.
+    /// The config file `anycastd run` reads (see [`Anycastd::start`]).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("anycastd.toml")
+    }
+
+    /// The log file the daemon writes (appended to across restarts).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("anycastd.log")
+    }
+
+    /// Writes the config generated from the topology and starts
+    /// `anycastd run` in namespace `ns`.
     pub fn start(
         &self,
         ns: &Path,
@@ -102,9 +132,18 @@ impl Anycastd {
         node: &Node,
     ) -> io::Result<Child> {
         std::fs::create_dir_all(&self.dir)?;
-        let conf = self.dir.join("anycastd.toml");
-        std::fs::write(&conf, self.config(topo, node))?;
-        let log = std::fs::File::create(self.dir.join("anycastd.log"))?;
+        std::fs::write(self.config_path(), self.config(topo, node))?;
+        self.spawn(ns, helper)
+    }
+
+    /// Starts `anycastd run` in namespace `ns` with the config file as it
+    /// is now (a restart keeps what a test wrote there).
+    pub fn spawn(&self, ns: &Path, helper: &Path) -> io::Result<Child> {
+        let conf = self.config_path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
         let err = log.try_clone()?;
         let mut cmd = netns::command(ns, helper)?;
         cmd.arg("run")
@@ -131,6 +170,28 @@ impl Anycastd {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// `{"cmd":"status"}`: services, VIPs, drains and the daemon's recent
+    /// events (each with a wall-clock `at_ms`).
+    pub fn status(&self) -> io::Result<Value> {
+        self.request(&serde_json::json!({"cmd": "status"}))
+    }
+
+    /// `{"cmd":"drain"}` of `vip` (every VIP when `None`); returns once
+    /// the drain has started, like `anycastd drain --no-wait`.
+    pub fn drain(&self, vip: Option<std::net::Ipv4Addr>) -> io::Result<Value> {
+        self.request(&serde_json::json!({"cmd": "drain", "vip": vip}))
+    }
+
+    pub fn undrain(&self, vip: Option<std::net::Ipv4Addr>) -> io::Result<Value> {
+        self.request(&serde_json::json!({"cmd": "undrain", "vip": vip}))
+    }
+
+    /// `{"cmd":"reload"}`: the daemon re-reads its config file; a rejected
+    /// file is an error whose message names `file:line:column`.
+    pub fn reload(&self) -> io::Result<Value> {
+        self.request(&serde_json::json!({"cmd": "reload"}))
     }
 
     /// One request on the control socket.
@@ -164,6 +225,69 @@ impl Anycastd {
         stream.write_all(b"{\"cmd\":\"show-ospf-database\"}\n")?;
         read_database(BufReader::new(stream))
     }
+}
+
+fn service_config(s: &Service) -> String {
+    let mut c = String::new();
+    let _ = writeln!(
+        c,
+        "\n[[service]]\nname = {}\nvip = \"{}\"\nport = {}",
+        quote(&s.name),
+        s.vip,
+        s.port
+    );
+    if let Some(v) = s.hold_down_ms {
+        let _ = writeln!(c, "hold_down_ms = {v}");
+    }
+    if let Some(v) = s.cost {
+        let _ = writeln!(c, "cost = {v}");
+    }
+    let _ = writeln!(c, "[[service.check]]\ntype = \"{}\"", s.check.as_str());
+    if let Some(p) = &s.path {
+        let _ = writeln!(c, "path = {}", quote(p));
+    }
+    for (k, v) in [("interval_ms", s.interval_ms), ("timeout_ms", s.timeout_ms)] {
+        if let Some(v) = v {
+            let _ = writeln!(c, "{k} = {v}");
+        }
+    }
+    for (k, v) in [("rise", s.rise), ("fall", s.fall)] {
+        if let Some(v) = v {
+            let _ = writeln!(c, "{k} = {v}");
+        }
+    }
+    c
+}
+
+/// The daemon's recent events (`status` reply) at or after `since_ms`
+/// (milliseconds since the Unix epoch), oldest first, as `(at_ms, what)`.
+pub fn events_since(status: &Value, since_ms: u128) -> Vec<(u128, String)> {
+    status
+        .get("events")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| {
+                    let at = e.get("at_ms").and_then(Value::as_u64).map(u128::from)?;
+                    let what = e.get("what").and_then(Value::as_str)?;
+                    (at >= since_ms).then(|| (at, what.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The cost `vip` is advertised at, per a `status` reply; `None` when it
+/// is not advertised (or not configured).
+pub fn advertised_cost(status: &Value, vip: std::net::Ipv4Addr) -> Option<u64> {
+    let want = vip.to_string();
+    status
+        .get("vips")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|v| v.get("vip").and_then(Value::as_str) == Some(want.as_str()))
+        .filter(|v| v.get("advertised").and_then(Value::as_bool) == Some(true))
+        .and_then(|v| v.get("cost").and_then(Value::as_u64))
 }
 
 /// Reads a streamed `show-ospf-database` reply.
@@ -278,6 +402,49 @@ mod tests {
         assert!(!ifaces[0].contains("hello_multiplier"), "{c}");
         assert!(ifaces[1].contains("\nhello_multiplier = 4\n"), "{c}");
         assert!(!ifaces[1].contains("\nhello ="), "{c}");
+    }
+
+    #[test]
+    fn config_carries_services_and_drain() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/anycast-frr.toml");
+        let t = Topology::load(&path).expect("valid");
+        let c = Anycastd::new(Path::new("/x")).config(&t, t.node("d1").expect("d1"));
+        // Services decide what is advertised: no static VIPs.
+        assert!(!c.contains("[[vip]]"), "{c}");
+        assert!(
+            c.contains("\n[drain]\ncost_hold_ms = 500\ndeadline_s = 5\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains(
+                "\n[[service]]\nname = \"web\"\nvip = \"192.0.2.10\"\nport = 80\nhold_down_ms = 1000\n\
+                 [[service.check]]\ntype = \"http\"\ninterval_ms = 200\ntimeout_ms = 150\nrise = 2\nfall = 3\n"
+            ),
+            "{c}"
+        );
+        // The generated file is TOML with the tables anycastd reads.
+        let v: toml::Value = toml::from_str(&c).expect("TOML");
+        assert_eq!(v["service"][0]["check"][0]["type"].as_str(), Some("http"));
+        assert_eq!(v["drain"]["cost_hold_ms"].as_integer(), Some(500));
+    }
+
+    #[test]
+    fn reads_status_events_and_costs() {
+        let v = serde_json::json!({
+            "vips": [{"vip": "192.0.2.10", "advertised": true, "cost": 10},
+                     {"vip": "192.0.2.11", "advertised": false, "cost": null}],
+            "events": [{"at_ms": 1000, "what": "old"}, {"at_ms": 2000, "what": "VIP withdrawn"}]
+        });
+        assert_eq!(
+            advertised_cost(&v, "192.0.2.10".parse().expect("ip")),
+            Some(10)
+        );
+        assert_eq!(advertised_cost(&v, "192.0.2.11".parse().expect("ip")), None);
+        assert_eq!(advertised_cost(&v, "192.0.2.12".parse().expect("ip")), None);
+        assert_eq!(
+            events_since(&v, 1500),
+            vec![(2000, "VIP withdrawn".to_string())]
+        );
     }
 
     #[test]

@@ -12,17 +12,18 @@ pub mod netns;
 pub mod scenario;
 pub mod topology;
 pub mod traffic;
+pub mod vm;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use ipnetwork::Ipv4Network;
-
-pub use net::{FibEntry, Nexthop};
+pub use ipnetwork::Ipv4Network;
+pub use net::{FibChange, FibEntry, FibWatch, Nexthop};
+pub use nix::sys::signal::Signal;
 pub use topology::{Implementation, Role, Topology, TopologyError};
 pub use traffic::{LoadReport, LoadSpec};
 
@@ -526,6 +527,7 @@ impl Lab {
         let child = cmd
             .spawn()
             .context(|| format!("{node}: start HTTP server"))?;
+        self.reap();
         self.children.push(child);
         let ns = self.ns_path(node);
         let ready = wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
@@ -542,18 +544,38 @@ impl Lab {
     }
 
     /// Stops the HTTP server on `node` (the service dies, the routing
-    /// daemon lives: the classic design's blackhole).
+    /// daemon lives: the classic design's blackhole) with SIGKILL, and
+    /// returns once it is gone (its sockets closed).
     pub fn stop_http(&self, node: &str) -> Result<(), LabError> {
-        let pids = netns::pids(&self.ns_path(node));
-        for pid in pids {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains("serve-http") {
-                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)
-                    .map_err(std::io::Error::from)
-                    .context(|| format!("{node}: kill HTTP server"))?;
-            }
+        let servers = || -> Vec<nix::unistd::Pid> {
+            netns::pids(&self.ns_path(node))
+                .into_iter()
+                .filter(|pid| {
+                    // Empty for a zombie, whose sockets are closed already.
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    String::from_utf8_lossy(&cmdline).contains("serve-http")
+                })
+                .collect()
+        };
+        for pid in servers() {
+            nix::sys::signal::kill(pid, Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+                .context(|| format!("{node}: kill HTTP server"))?;
         }
-        Ok(())
+        wait_for(Duration::from_secs(5), Duration::from_millis(1), || {
+            servers().is_empty().then_some(())
+        })
+        .ok_or_else(|| LabError::Io {
+            context: format!("{node}: HTTP server"),
+            source: std::io::Error::other("still running 5 s after SIGKILL"),
+        })
+    }
+
+    /// Collects the exit status of children that ended (a killed HTTP
+    /// server, a stopped anycastd), so none lingers as a zombie.
+    fn reap(&mut self) {
+        self.children
+            .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
     }
 
     /// Runs a command inside a node's namespace.
@@ -596,8 +618,111 @@ impl Lab {
             .anycastd(node)
             .start(&self.ns_path(node), &helper, &topo, &n)
             .context(|| format!("{node}: start anycastd"))?;
+        self.reap();
         self.children.push(child);
         Ok(())
+    }
+
+    /// Starts a director's anycastd again (after it stopped) with its
+    /// config file as it is now, which may differ from the generated one
+    /// (see [`Lab::write_anycastd_config`]). Fails if it still runs.
+    pub fn restart_anycastd(&mut self, node: &str) -> Result<(), LabError> {
+        let helper = self
+            .helper
+            .clone()
+            .ok_or_else(|| LabError::Missing("the anycastd binary (LabOptions::helper)".into()))?;
+        if self.implementation(node)? != Implementation::Anycastd {
+            return Err(LabError::Missing(format!("anycastd on node {node}")));
+        }
+        self.reap();
+        if let Some(pid) = self.anycastd_pid(node) {
+            return Err(LabError::Missing(format!(
+                "{node}'s anycastd (pid {pid}) to have stopped before a restart"
+            )));
+        }
+        let child = self
+            .anycastd(node)
+            .spawn(&self.ns_path(node), &helper)
+            .context(|| format!("{node}: restart anycastd"))?;
+        self.children.push(child);
+        Ok(())
+    }
+
+    /// The pid of a director's anycastd while it runs.
+    pub fn anycastd_pid(&self, node: &str) -> Option<i32> {
+        self.anycastd(node).pid().filter(|p| process_alive(*p))
+    }
+
+    /// Sends `signal` to a director's anycastd (SIGTERM: drain every VIP,
+    /// then flush and exit; SIGHUP: reload; SIGKILL: a crash). Returns its
+    /// pid.
+    pub fn signal_anycastd(&self, node: &str, signal: Signal) -> Result<i32, LabError> {
+        let pid = self
+            .anycastd_pid(node)
+            .ok_or_else(|| LabError::Missing(format!("a running anycastd on {node}")))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+            .map_err(std::io::Error::from)
+            .context(|| format!("{node}: {signal} to anycastd {pid}"))?;
+        Ok(pid)
+    }
+
+    /// Waits up to `timeout` for a director's anycastd to exit; returns
+    /// how long it took.
+    pub fn wait_anycastd_exit(
+        &mut self,
+        node: &str,
+        timeout: Duration,
+    ) -> Result<Duration, LabError> {
+        let start = Instant::now();
+        let Some(pid) = self.anycastd(node).pid() else {
+            return Ok(Duration::ZERO);
+        };
+        loop {
+            self.reap();
+            if !process_alive(pid) {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() >= timeout {
+                return Err(LabError::Missing(format!(
+                    "{node}'s anycastd (pid {pid}) to exit within {timeout:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The config a director's anycastd is started with, generated from
+    /// the topology.
+    pub fn anycastd_generated_config(&self, node: &str) -> Result<String, LabError> {
+        let n = self
+            .topology
+            .node(node)
+            .ok_or_else(|| LabError::Missing(format!("node {node}")))?;
+        Ok(self.anycastd(node).config(&self.topology, n))
+    }
+
+    /// Replaces a director's anycastd config file (for a reload, SIGHUP or
+    /// restart to pick up).
+    pub fn write_anycastd_config(&self, node: &str, text: &str) -> Result<PathBuf, LabError> {
+        let path = self.anycastd(node).config_path();
+        // Written whole then renamed, so a reload never reads half a file.
+        let tmp = path.with_extension("toml.new");
+        std::fs::write(&tmp, text).context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).context(|| format!("rename to {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// One request on a director's anycastd control socket (`{"cmd":
+    /// "status"}`, `{"cmd": "drain", "vip": ...}`, ...); an `{"error"}`
+    /// reply is an `Err` with its message.
+    pub fn anycastd_request(
+        &self,
+        node: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, LabError> {
+        self.anycastd(node)
+            .request(request)
+            .context(|| format!("{node}: anycastd {request}"))
     }
 
     /// The anycastd daemon of a director whose implementation is anycastd.
@@ -717,9 +842,115 @@ impl Lab {
         .context(|| format!("{node}: requests"))
     }
 
+    /// Starts a request loop from `node` in the background that a test
+    /// can stop early ([`Load::stop`]) and then inspect.
+    pub fn start_load(&self, node: &str, spec: LoadSpec) -> Result<Load, LabError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = netns::spawn_in(&self.ns_path(node), move || {
+            Ok(traffic::run_requests_until(&spec, &flag))
+        })
+        .context(|| format!("{node}: requests"))?;
+        Ok(Load {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Watches `node`'s kernel route to `prefix`, polling every `period`
+    /// (see [`FibWatch`]).
+    pub fn watch_fib(
+        &self,
+        node: &str,
+        prefix: Ipv4Network,
+        period: Duration,
+    ) -> Result<FibWatch, LabError> {
+        FibWatch::start(&self.ns_path(node), prefix, period)
+            .context(|| format!("{node}: watch FIB {prefix}"))
+    }
+
+    /// Watches `node`'s kernel route to `vip`/32 (see [`Lab::watch_fib`]).
+    pub fn watch_vip(
+        &self,
+        node: &str,
+        vip: Ipv4Addr,
+        period: Duration,
+    ) -> Result<FibWatch, LabError> {
+        self.watch_fib(node, Ipv4Network::from(vip), period)
+    }
+
+    /// Copies the lab's state directory (configs, daemon logs; sockets
+    /// and other special files left out) to `dest`, e.g. to keep the logs
+    /// of a failed test.
+    pub fn save_state(&self, dest: &Path) -> Result<(), LabError> {
+        fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+            std::fs::create_dir_all(to)?;
+            for e in std::fs::read_dir(from)? {
+                let e = e?;
+                let t = e.file_type()?;
+                let target = to.join(e.file_name());
+                if t.is_dir() {
+                    copy(&e.path(), &target)?;
+                } else if t.is_file() {
+                    std::fs::copy(e.path(), &target)?;
+                }
+            }
+            Ok(())
+        }
+        copy(&self.dir, dest).context(|| format!("copy lab state to {}", dest.display()))
+    }
+
     /// Every namespace this lab has.
     pub fn namespaces(&self) -> Vec<String> {
         netns::list(&format!("{}.", self.name))
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn process_alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name (proc(5)).
+    !stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+}
+
+/// A background request loop ([`Lab::start_load`]). Dropping it stops
+/// the loop without waiting for its report.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<LoadReport>>>,
+}
+
+impl Load {
+    /// Stops the loop (no request starts after this; one under way ends
+    /// within its timeout) and returns its report.
+    pub fn stop(mut self) -> Result<LoadReport, LabError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
+    /// Waits for the loop to end by itself (count or duration reached).
+    pub fn wait(mut self) -> Result<LoadReport, LabError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<LoadReport, LabError> {
+        let t = self
+            .thread
+            .take()
+            .ok_or_else(|| LabError::Missing("a running request loop".into()))?;
+        t.join()
+            .map_err(|_| LabError::Missing("request thread ended normally".into()))?
+            .context(|| "requests".into())
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

@@ -8,6 +8,9 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
@@ -343,37 +346,238 @@ fn entry_from(
 /// The main-table route for exactly `prefix` in namespace `ns`, if any. With
 /// nexthop objects (FRR) the kernel still reports the paths in RTA_MULTIPATH.
 pub fn fib_entry(ns: &Path, prefix: Ipv4Network) -> io::Result<Option<FibEntry>> {
-    with_handle(ns, move |h| async move {
-        let mut names = std::collections::HashMap::new();
-        let mut links = h.link().get().execute();
-        while let Some(l) = links
-            .try_next()
-            .await
-            .map_err(|e| nl_err("dump links".into(), e))?
-        {
-            for a in &l.attributes {
-                if let LinkAttribute::IfName(n) = a {
-                    names.insert(l.header.index, n.clone());
-                }
+    with_handle(ns, move |h| async move { fib_entry_on(&h, prefix).await })
+}
+
+/// [`fib_entry`] over an open rtnetlink handle (of the namespace it was
+/// made in).
+async fn fib_entry_on(h: &Handle, prefix: Ipv4Network) -> io::Result<Option<FibEntry>> {
+    let mut names = std::collections::HashMap::new();
+    let mut links = h.link().get().execute();
+    while let Some(l) = links
+        .try_next()
+        .await
+        .map_err(|e| nl_err("dump links".into(), e))?
+    {
+        for a in &l.attributes {
+            if let LinkAttribute::IfName(n) = a {
+                names.insert(l.header.index, n.clone());
             }
         }
-        let mut dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
-        dump.header.address_family = AddressFamily::Inet;
-        let mut routes = h.route().get(dump).execute();
-        while let Some(r) = routes
-            .try_next()
-            .await
-            .map_err(|e| nl_err("dump routes".into(), e))?
+    }
+    let mut dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
+    dump.header.address_family = AddressFamily::Inet;
+    let mut routes = h.route().get(dump).execute();
+    let mut found = None;
+    while let Some(r) = routes
+        .try_next()
+        .await
+        .map_err(|e| nl_err("dump routes".into(), e))?
+    {
+        if found.is_some()
+            || r.header.table != rtnetlink::packet_route::route::RouteHeader::RT_TABLE_MAIN
         {
-            if r.header.table != rtnetlink::packet_route::route::RouteHeader::RT_TABLE_MAIN {
-                continue;
-            }
-            if let Some(e) = entry_from(&r, &names) {
-                if e.prefix == prefix {
-                    return Ok(Some(e));
-                }
+            // Read the dump to its end all the same.
+            continue;
+        }
+        if let Some(e) = entry_from(&r, &names) {
+            if e.prefix == prefix {
+                found = Some(e);
             }
         }
-        Ok(None)
-    })
+    }
+    Ok(found)
+}
+
+/// One state of a watched route, as a [`FibWatch`] saw it appear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FibChange {
+    /// When the poll that first saw this state began its dump.
+    pub at: Instant,
+    /// `at` on the wall clock.
+    pub wall: SystemTime,
+    /// When the previous poll (which still saw the state before) began:
+    /// the change happened in `(before, at + dump time]`. Equal to `at`
+    /// for the first state.
+    pub before: Instant,
+    /// The route's nexthops, sorted; empty when there is no route.
+    pub nexthops: Vec<Nexthop>,
+}
+
+impl FibChange {
+    /// The nexthops' gateways, sorted.
+    pub fn gateways(&self) -> Vec<Ipv4Addr> {
+        self.nexthops.iter().filter_map(|h| h.gateway).collect()
+    }
+}
+
+/// A thread inside a namespace that polls the kernel's route to one
+/// prefix every `period` over one rtnetlink socket and records each
+/// change of its nexthop set with the instant it saw it. Stops when
+/// dropped.
+pub struct FibWatch {
+    pub prefix: Ipv4Network,
+    pub period: Duration,
+    changes: Arc<Mutex<Vec<FibChange>>>,
+    polls: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl FibWatch {
+    /// Starts watching `prefix` in namespace `ns`; returns once the first
+    /// state (route or none) is recorded.
+    pub fn start(ns: &Path, prefix: Ipv4Network, period: Duration) -> io::Result<FibWatch> {
+        let changes = Arc::new(Mutex::new(Vec::new()));
+        let polls = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, p, st) = (changes.clone(), polls.clone(), stop.clone());
+        let thread = netns::spawn_in(ns, move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let (conn, handle, _) = rtnetlink::new_connection()?;
+                let task = tokio::spawn(conn);
+                let out = watch_loop(&handle, prefix, period, &c, &p, &st).await;
+                task.abort();
+                out
+            })
+        })?;
+        let mut w = FibWatch {
+            prefix,
+            period,
+            changes,
+            polls,
+            stop,
+            thread: Some(thread),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while w.polls.load(Ordering::Relaxed) == 0 {
+            if w.thread.as_ref().is_some_and(|t| t.is_finished()) || Instant::now() > deadline {
+                let r = w.thread.take().map(|t| t.join());
+                return Err(match r {
+                    Some(Ok(Err(e))) => e,
+                    _ => io::Error::other(format!("FIB watch of {prefix} did not start")),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(w)
+    }
+
+    /// Every state seen so far, oldest first (the first is the state at
+    /// the start).
+    pub fn changes(&self) -> Vec<FibChange> {
+        self.changes.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The latest state seen.
+    pub fn current(&self) -> Option<FibChange> {
+        self.changes.lock().ok().and_then(|c| c.last().cloned())
+    }
+
+    /// Polls made so far.
+    pub fn polls(&self) -> u64 {
+        self.polls.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` for a state first seen at or after `since`
+    /// whose nexthops satisfy `want`; returns the first such state.
+    pub fn wait_for(
+        &self,
+        since: Instant,
+        timeout: Duration,
+        want: impl Fn(&FibChange) -> bool,
+    ) -> Option<FibChange> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self
+                .changes
+                .lock()
+                .ok()
+                .and_then(|c| c.iter().find(|x| x.at >= since && want(x)).cloned());
+            if found.is_some() {
+                return found;
+            }
+            if Instant::now() >= deadline || self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits up to `timeout` until the current state has `n` nexthops;
+    /// returns that state (which may be older than this call).
+    pub fn wait_count(&self, n: usize, timeout: Duration) -> Option<FibChange> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(c) = self.current().filter(|c| c.nexthops.len() == n) {
+                return Some(c);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Stops the thread; returns every state seen (or the error that
+    /// ended the watch early).
+    pub fn stop(mut self) -> io::Result<Vec<FibChange>> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join()
+                .map_err(|_| io::Error::other("FIB watch thread panicked"))??;
+        }
+        Ok(self.changes())
+    }
+}
+
+impl Drop for FibWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn watch_loop(
+    h: &Handle,
+    prefix: Ipv4Network,
+    period: Duration,
+    changes: &Mutex<Vec<FibChange>>,
+    polls: &AtomicU64,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let mut last: Option<Vec<Nexthop>> = None;
+    let mut prev_at: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let at = Instant::now();
+        let wall = SystemTime::now();
+        let nexthops = fib_entry_on(h, prefix)
+            .await?
+            .map(|e| e.nexthops)
+            .unwrap_or_default();
+        if last.as_ref() != Some(&nexthops) {
+            if let Ok(mut c) = changes.lock() {
+                c.push(FibChange {
+                    at,
+                    wall,
+                    before: prev_at.unwrap_or(at),
+                    nexthops: nexthops.clone(),
+                });
+            }
+            last = Some(nexthops);
+        }
+        prev_at = Some(at);
+        polls.fetch_add(1, Ordering::Relaxed);
+        let next = at + period;
+        let now = Instant::now();
+        if next > now {
+            tokio::time::sleep(next - now).await;
+        }
+    }
+    Ok(())
 }

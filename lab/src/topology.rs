@@ -220,6 +220,76 @@ struct NodeFile {
     ospf: Option<Spanned<NodeOspfFile>>,
     /// Routers only: this many blackhole /32s redistributed into OSPF.
     external_routes: Option<Spanned<i64>>,
+    /// anycastd directors only: services the daemon health-checks and
+    /// whose VIP it advertises while healthy (`local` mode).
+    #[serde(default)]
+    services: Vec<Spanned<ServiceFile>>,
+    /// anycastd directors only: the daemon's `[drain]` table.
+    drain: Option<Spanned<DrainSettings>>,
+}
+
+/// The health check of a lab service: `http` (GET `path`, a 200-399
+/// status, anycastd's default) or `tcp` (a connect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceCheck {
+    Http,
+    Tcp,
+}
+
+impl ServiceCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceCheck::Http => "http",
+            ServiceCheck::Tcp => "tcp",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    name: Spanned<String>,
+    vip: Spanned<Ipv4Addr>,
+    port: Option<Spanned<u16>>,
+    check: Option<ServiceCheck>,
+    path: Option<Spanned<String>>,
+    interval_ms: Option<Spanned<u64>>,
+    timeout_ms: Option<Spanned<u64>>,
+    rise: Option<Spanned<u32>>,
+    fall: Option<Spanned<u32>>,
+    hold_down_ms: Option<u64>,
+    cost: Option<u16>,
+}
+
+/// A service an anycastd director runs (`[[service]]` in its generated
+/// config, `mode = "local"`, one `[[service.check]]`). Settings left out
+/// keep anycastd's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    /// 80 unless given.
+    pub port: u16,
+    /// `http` unless given.
+    pub check: ServiceCheck,
+    /// HTTP checks only.
+    pub path: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+    pub hold_down_ms: Option<u64>,
+    pub cost: Option<u16>,
+}
+
+/// anycastd's `[drain]` table; settings left out keep its defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainSettings {
+    pub cost: Option<u16>,
+    pub cost_hold_ms: Option<u64>,
+    pub deadline_s: Option<u64>,
 }
 
 /// `ospf = false` on an endpoint keeps OSPF off that interface; a table
@@ -298,6 +368,13 @@ pub struct Node {
     /// router's kernel table before its daemon starts and redistributed
     /// into OSPF as AS-external LSAs; 0 for none.
     pub external_routes: u32,
+    /// anycastd directors: health-checked services. A director with
+    /// services advertises only their VIPs, each while its services are
+    /// healthy; its other VIPs stay on lo unadvertised (a reloaded config
+    /// can add services for them).
+    pub services: Vec<Service>,
+    /// anycastd directors: the daemon's `[drain]` settings.
+    pub drain: Option<DrainSettings>,
 }
 
 impl Node {
@@ -448,6 +525,82 @@ pub fn fast_hellos_supported(implementation: Implementation, m: u8) -> Result<()
                 .into(),
         ),
     }
+}
+
+/// Validates one of `node`'s services against its VIPs (on its lo).
+fn service(s: ServiceFile, node: &str, vips: &[Ipv4Addr]) -> Result<Service, Fail> {
+    let name = s.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err((
+            s.name.span(),
+            format!("service name {name:?} must be letters, digits, '-' or '_'"),
+        ));
+    }
+    let vip = *s.vip.get_ref();
+    if !vips.contains(&vip) {
+        return Err((
+            s.vip.span(),
+            format!("service {name}: VIP {vip} is not among {node}'s vips (add it there, so it is on lo)"),
+        ));
+    }
+    let port = s.port.as_ref().map_or(80, |p| *p.get_ref());
+    if let Some(p) = s.port.as_ref().filter(|p| *p.get_ref() == 0) {
+        return Err((p.span(), format!("service {name}: port 0")));
+    }
+    let check = s.check.unwrap_or(ServiceCheck::Http);
+    if let Some(p) = &s.path {
+        if check != ServiceCheck::Http {
+            return Err((p.span(), format!("service {name}: path is for http checks")));
+        }
+        if !p.get_ref().starts_with('/') {
+            return Err((
+                p.span(),
+                format!("service {name}: path {:?} must start with /", p.get_ref()),
+            ));
+        }
+    }
+    for v in [&s.interval_ms, &s.timeout_ms].into_iter().flatten() {
+        if *v.get_ref() == 0 {
+            return Err((v.span(), format!("service {name}: must be at least 1 ms")));
+        }
+    }
+    for v in [&s.rise, &s.fall].into_iter().flatten() {
+        if *v.get_ref() == 0 {
+            return Err((
+                v.span(),
+                format!("service {name}: rise and fall are at least 1"),
+            ));
+        }
+    }
+    // anycastd's own rule: a probe ends before the next one starts (the
+    // interval defaults to 1000 ms, the timeout to the interval).
+    let interval = s.interval_ms.as_ref().map_or(1000, |v| *v.get_ref());
+    if let Some(t) = s.timeout_ms.as_ref().filter(|t| *t.get_ref() > interval) {
+        return Err((
+            t.span(),
+            format!(
+                "service {name}: timeout_ms ({}) must not exceed interval_ms ({interval})",
+                t.get_ref()
+            ),
+        ));
+    }
+    Ok(Service {
+        name,
+        vip,
+        port,
+        check,
+        path: s.path.map(Spanned::into_inner),
+        interval_ms: s.interval_ms.map(Spanned::into_inner),
+        timeout_ms: s.timeout_ms.map(Spanned::into_inner),
+        rise: s.rise.map(Spanned::into_inner),
+        fall: s.fall.map(Spanned::into_inner),
+        hold_down_ms: s.hold_down_ms,
+        cost: s.cost,
+    })
 }
 
 fn valid_name(s: &str) -> bool {
@@ -686,6 +839,41 @@ impl Validator {
             }
         };
         let http = n.http.unwrap_or(n.role == Role::Server);
+        let anycastd = implementation == Some(Implementation::Anycastd);
+        if let Some(d) = &n.drain {
+            if !anycastd {
+                return Err((
+                    d.span(),
+                    format!("drain: only anycastd directors drain, {name} runs no anycastd"),
+                ));
+            }
+        }
+        let mut services: Vec<Service> = Vec::new();
+        for s in n.services {
+            let span = s.span();
+            if !anycastd {
+                return Err((
+                    span,
+                    format!(
+                        "services: only anycastd directors run services, {name} runs no anycastd"
+                    ),
+                ));
+            }
+            let svc = service(s.into_inner(), &name, &vips)?;
+            if let Some(other) = services
+                .iter()
+                .find(|o| o.name == svc.name || (o.vip, o.port) == (svc.vip, svc.port))
+            {
+                return Err((
+                    span,
+                    format!(
+                        "service {}: {name} already has service {} ({}:{})",
+                        svc.name, other.name, other.vip, other.port
+                    ),
+                ));
+            }
+            services.push(svc);
+        }
         self.nodes
             .insert(name.clone(), (n.role, params, implementation));
         Ok(Node {
@@ -697,6 +885,8 @@ impl Validator {
             sysctls,
             router_id,
             external_routes,
+            services,
+            drain: n.drain.map(Spanned::into_inner),
         })
     }
 
@@ -1077,6 +1267,97 @@ members = [
             .and_then(|e| e.ospf.clone())
             .expect("d2");
         assert_eq!(d2.hello_multiplier, Some(20));
+    }
+
+    #[test]
+    fn services_on_anycastd_directors() {
+        let director = "implementation = \"frr\"\nvips = [\"192.0.2.1\"]\n";
+        let with = |extra: &str| {
+            GOOD.replacen(
+                director,
+                &format!(
+                    "implementation = \"anycastd\"\nvips = [\"192.0.2.1\", \"192.0.2.2\"]\n{extra}"
+                ),
+                1,
+            )
+        };
+        let t = Topology::parse(
+            "t.toml",
+            &with(
+                "drain = { cost_hold_ms = 500 }\nservices = [\n  { name = \"web\", vip = \"192.0.2.1\", interval_ms = 200, timeout_ms = 150, rise = 2, fall = 3, hold_down_ms = 1000 },\n  { name = \"ssh\", vip = \"192.0.2.2\", port = 22, check = \"tcp\" },\n]\n",
+            ),
+        )
+        .expect("valid");
+        let d2 = t.node("d2").expect("d2");
+        assert_eq!(d2.services.len(), 2);
+        let web = &d2.services[0];
+        assert_eq!((web.port, web.check), (80, ServiceCheck::Http));
+        assert_eq!(
+            (
+                web.interval_ms,
+                web.timeout_ms,
+                web.rise,
+                web.fall,
+                web.hold_down_ms
+            ),
+            (Some(200), Some(150), Some(2), Some(3), Some(1000))
+        );
+        assert_eq!(
+            (d2.services[1].port, d2.services[1].check),
+            (22, ServiceCheck::Tcp)
+        );
+        assert_eq!(d2.drain.as_ref().and_then(|d| d.cost_hold_ms), Some(500));
+        assert!(t.node("d1").expect("d1").services.is_empty());
+
+        let svc = |s: &str| with(&format!("services = [{{ {s} }}]\n"));
+        fails_with(
+            &svc("name = \"web\", vip = \"192.0.2.9\""),
+            22,
+            "service web: VIP 192.0.2.9 is not among d2's vips",
+        );
+        fails_with(
+            &svc("name = \"web\", vip = \"192.0.2.1\", interval_ms = 100, timeout_ms = 150"),
+            22,
+            "timeout_ms (150) must not exceed interval_ms (100)",
+        );
+        fails_with(
+            &svc("name = \"web\", vip = \"192.0.2.1\", check = \"tcp\", path = \"/\""),
+            22,
+            "path is for http checks",
+        );
+        fails_with(
+            &svc("name = \"web\", vip = \"192.0.2.1\", fall = 0"),
+            22,
+            "rise and fall are at least 1",
+        );
+        fails_with(
+            &svc("name = \"web\", vip = \"192.0.2.1\", retries = 2"),
+            22,
+            "unknown field `retries`",
+        );
+        fails_with(
+            &svc("name = \"web\", vip = \"192.0.2.1\", check = \"icmp\""),
+            22,
+            "unknown variant `icmp`",
+        );
+        fails_with(
+            &with("services = [\n { name = \"a\", vip = \"192.0.2.1\" },\n { name = \"b\", vip = \"192.0.2.1\" },\n]\n"),
+            24,
+            "d2 already has service a (192.0.2.1:80)",
+        );
+        // Only anycastd directors run services or drain.
+        let frr = GOOD.replacen(
+            director,
+            &format!("{director}services = [{{ name = \"web\", vip = \"192.0.2.1\" }}]\n"),
+            1,
+        );
+        fails_with(&frr, 22, "only anycastd directors run services");
+        let frr = GOOD.replacen(
+            director,
+            &format!("{director}drain = {{ cost = 100 }}\n"),
+            1,
+        );
+        fails_with(&frr, 22, "only anycastd directors drain");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::pin;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, Limited};
@@ -34,6 +35,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accept errors such as EMFILE repeat immediately; pausing keeps the server
 /// from spinning a core while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How often a waiting request loop looks at its stop flag.
+const STOP_POLL: Duration = Duration::from_millis(5);
 
 /// A node name is a few bytes; anything much larger means the client is not
 /// talking to our server, and buffering it would only hide that.
@@ -139,6 +143,12 @@ pub struct LoadReport {
     pub failure_reasons: BTreeMap<String, usize>,
     pub events: Vec<RequestEvent>,
     pub elapsed: Duration,
+    /// When the loop started (events' `at` counts from here); `None` when
+    /// it never ran.
+    pub started: Option<std::time::Instant>,
+    /// The same moment on the wall clock, to line events up with other
+    /// processes' timestamps (anycastd's `status` events).
+    pub started_wall: Option<SystemTime>,
 }
 
 impl LoadReport {
@@ -191,6 +201,51 @@ impl LoadReport {
         line
     }
 
+    /// When `event` started, on this process's monotonic clock.
+    pub fn instant_of(&self, event: &RequestEvent) -> Option<std::time::Instant> {
+        self.started.map(|s| s + event.at)
+    }
+
+    /// When `event` started, on the wall clock.
+    pub fn wall_of(&self, event: &RequestEvent) -> Option<SystemTime> {
+        self.started_wall.map(|s| s + event.at)
+    }
+
+    /// The failed requests, each with its start on the monotonic clock.
+    pub fn failures(&self) -> Vec<(std::time::Instant, &RequestEvent)> {
+        self.events
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Failed { .. }))
+            .filter_map(|e| Some((self.instant_of(e)?, e)))
+            .collect()
+    }
+
+    /// Requests started in `[from, to)` (monotonic clock): (sent, ok,
+    /// answers per server).
+    pub fn between(
+        &self,
+        from: std::time::Instant,
+        to: std::time::Instant,
+    ) -> (usize, usize, BTreeMap<String, usize>) {
+        let mut sent = 0;
+        let mut ok = 0;
+        let mut per_server = BTreeMap::new();
+        for e in &self.events {
+            let Some(at) = self.instant_of(e) else {
+                continue;
+            };
+            if at < from || at >= to {
+                continue;
+            }
+            sent += 1;
+            if let Outcome::Ok { server } = &e.outcome {
+                ok += 1;
+                *per_server.entry(server.clone()).or_insert(0) += 1;
+            }
+        }
+        (sent, ok, per_server)
+    }
+
     /// Start times (`at`) of the first and the last failed request.
     pub fn failure_window(&self) -> Option<(Duration, Duration)> {
         let mut failed_at = self
@@ -211,6 +266,12 @@ impl LoadReport {
 /// cannot be created, the error is logged and an empty report (`sent == 0`)
 /// is returned.
 pub fn run_requests(spec: &LoadSpec) -> LoadReport {
+    run_requests_until(spec, &AtomicBool::new(false))
+}
+
+/// [`run_requests`] that also stops (before starting another request) once
+/// `stop` is set.
+pub fn run_requests_until(spec: &LoadSpec, stop: &AtomicBool) -> LoadReport {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -221,15 +282,22 @@ pub fn run_requests(spec: &LoadSpec) -> LoadReport {
             return LoadReport::default();
         }
     };
-    runtime.block_on(request_loop(spec))
+    runtime.block_on(request_loop(spec, stop))
 }
 
-async fn request_loop(spec: &LoadSpec) -> LoadReport {
+async fn request_loop(spec: &LoadSpec, stop: &AtomicBool) -> LoadReport {
     let start = Instant::now();
-    let mut report = LoadReport::default();
+    let mut report = LoadReport {
+        started: Some(start.into_std()),
+        started_wall: Some(SystemTime::now()),
+        ..LoadReport::default()
+    };
     // Elapsed durations are compared instead of computing `start +
     // max_duration`, which would panic for huge durations.
-    while report.sent < spec.count && start.elapsed() < spec.max_duration {
+    while report.sent < spec.count
+        && start.elapsed() < spec.max_duration
+        && !stop.load(Ordering::Relaxed)
+    {
         let request_start = Instant::now();
         let outcome = request_once(spec.target, spec.timeout).await;
         report.record(RequestEvent {
@@ -247,7 +315,11 @@ async fn request_loop(spec: &LoadSpec) -> LoadReport {
             break;
         }
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            // Short naps, so a stop request is seen within a few ms.
+            let until = Instant::now() + wait;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                tokio::time::sleep((until - Instant::now()).min(STOP_POLL)).await;
+            }
         }
     }
     report.elapsed = start.elapsed();

@@ -1,0 +1,632 @@
+//! Issue 5 acceptance in the lab (`local` mode): three anycastd directors
+//! serve HTTP on a VIP, health-check it and advertise it over OSPF only
+//! while it answers; an FRR router spreads a client's connections over the
+//! healthy ones (topologies/anycast-frr.toml). One lab serves every step:
+//!
+//! a. ECMP over three directors, requests reach all three;
+//! b. a director's HTTP server stops under load: its nexthop leaves the
+//!    router's FIB within interval x fall + 100 ms, requests fail only in
+//!    that window, and it returns once the server is back;
+//! c. drain/undrain, SIGTERM and a rolling restart under load lose nothing;
+//! d. a broken config is rejected by `reload` with file:line and changes
+//!    nothing; a valid one adds a second VIP's route.
+//!
+//! Needs root and FRR (the README's test command installs them); a
+//! missing prerequisite fails the test with what is missing.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lab::scenario::{self, Cast};
+use lab::traffic::Outcome;
+use lab::{FibChange, FibWatch, Lab, LabOptions, LoadReport, LoadSpec, Signal, Topology};
+
+const FILE: &str = "anycast-frr.toml";
+/// The check's interval and fall (the topology's): detection must take at
+/// most interval x fall + 100 ms.
+const CHECK_INTERVAL: Duration = Duration::from_millis(200);
+const CHECK_FALL: u32 = 3;
+/// A failed request may have started this long after the router's FIB
+/// was seen to change (the watch polls every 5 ms; a request that left
+/// just before the change reaches the stopped server).
+const WINDOW_SLACK: Duration = Duration::from_millis(50);
+const SECOND_VIP: &str = "192.0.2.11";
+
+fn up() -> Lab {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(FILE);
+    let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let opts = LabOptions {
+        name: None,
+        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
+        capture: None,
+    };
+    Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {FILE}: {e}"))
+}
+
+fn anycastd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(args)
+        .output()
+        .expect("run anycastd")
+}
+
+/// A director's address on the LAN: the router's nexthop towards it.
+fn gateway(topo: &Topology, node: &str) -> Ipv4Addr {
+    topo.interfaces(node)
+        .find(|e| e.ospf.is_some())
+        .map(|e| e.addr.ip())
+        .unwrap_or_else(|| panic!("{node} has no OSPF interface"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Signed milliseconds from `from` to `to`.
+fn ms_between(from: Instant, to: Instant) -> f64 {
+    if to >= from {
+        ms(to - from)
+    } else {
+        -ms(from - to)
+    }
+}
+
+fn epoch_ms(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+/// 50 requests a second from the client, each on a new connection with a
+/// 300 ms budget, until stopped.
+fn load_spec(vip: Ipv4Addr) -> LoadSpec {
+    LoadSpec {
+        target: SocketAddr::from((vip, 80)),
+        count: 100_000,
+        max_duration: Duration::from_secs(90),
+        timeout: Duration::from_millis(300),
+        interval: Duration::from_millis(20),
+    }
+}
+
+fn gws(c: &FibChange) -> String {
+    let v: Vec<String> = c.gateways().iter().map(ToString::to_string).collect();
+    if v.is_empty() {
+        "no route".into()
+    } else {
+        v.join(",")
+    }
+}
+
+/// Every failed request of `report`, with its offset to the nearest
+/// change of the router's FIB (what an ECMP rehash would cause).
+fn describe_failures(report: &LoadReport, fib: &[FibChange], origin: Instant) -> Vec<String> {
+    report
+        .failures()
+        .into_iter()
+        .map(|(at, e)| {
+            let reason = match &e.outcome {
+                Outcome::Failed { reason } => reason.clone(),
+                Outcome::Ok { .. } => unreachable!("failures only"),
+            };
+            let nearest = fib
+                .iter()
+                .skip(1)
+                .min_by_key(|c| if c.at > at { c.at - at } else { at - c.at })
+                .map_or_else(
+                    || "no FIB change".to_string(),
+                    |c| {
+                        format!(
+                            "{:+.1} ms from the FIB change to [{}]",
+                            ms_between(c.at, at),
+                            gws(c)
+                        )
+                    },
+                );
+            format!(
+                "request at {:+.0} ms ({reason}, after {:.1} ms): {nearest}",
+                ms_between(origin, at),
+                ms(e.latency)
+            )
+        })
+        .collect()
+}
+
+/// The FIB changes of `watch` seen at or after `since`, for the report.
+fn fib_timeline(watch: &FibWatch, since: Instant) -> String {
+    watch
+        .changes()
+        .iter()
+        .filter(|c| c.at >= since)
+        .map(|c| format!("{:+.0} ms [{}]", ms_between(since, c.at), gws(c)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn assert_no_failures(step: &str, report: &LoadReport, fib: &FibWatch, origin: Instant) {
+    let failures = describe_failures(report, &fib.changes(), origin);
+    for f in &failures {
+        println!("  {step}: failed {f}");
+    }
+    assert_eq!(
+        report.failed,
+        0,
+        "{step}: {}\n{}",
+        report.summary(),
+        failures.join("\n")
+    );
+}
+
+/// Seconds since midnight of a log line's RFC 3339 timestamp
+/// (`2026-01-01T08:04:45.657130Z ...`), ANSI colours stripped.
+fn log_time(line: &str) -> Option<f64> {
+    let t = line.split_once('T')?.1.split_once('Z')?.0;
+    let mut f = t.split(':');
+    let (h, m, s) = (f.next()?, f.next()?, f.next()?);
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}
+
+/// A stopped director's last shutdown, from its log: when (after the
+/// SIGTERM) the drain finished and why, and when the speaker's shutdown
+/// (flush, last Hello) ended.
+fn shutdown_story(lab: &Lab, node: &str) -> String {
+    let text = std::fs::read_to_string(lab.anycastd(node).log_path()).unwrap_or_default();
+    let mut clean = String::with_capacity(text.len());
+    let mut esc = false;
+    for c in text.chars() {
+        match (esc, c) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => clean.push(c),
+        }
+    }
+    let lines: Vec<&str> = clean.lines().collect();
+    let Some(start) = lines.iter().rposition(|l| l.contains("SIGTERM: draining")) else {
+        return "no SIGTERM in the log".into();
+    };
+    let t0 = log_time(lines[start]).unwrap_or(0.0);
+    let mut out = Vec::new();
+    for l in &lines[start..] {
+        let what = if let Some((_, why)) = l.split_once("drained: ") {
+            format!("drained ({why})")
+        } else if l.contains("shutting down: flushing") {
+            "flush started".into()
+        } else if l.contains("interface state") && l.contains("to=Down") {
+            "speaker down".into()
+        } else {
+            continue;
+        };
+        if let Some(t) = log_time(l) {
+            out.push(format!("{what} +{:.0} ms", (t - t0) * 1000.0));
+        }
+        if what == "speaker down" {
+            break;
+        }
+    }
+    out.join(", ")
+}
+
+/// Waits until the router's route has exactly `want` (as a set) among its
+/// gateways, seen at or after `since`.
+fn wait_gateways(
+    fib: &FibWatch,
+    since: Instant,
+    want: &[Ipv4Addr],
+    timeout: Duration,
+    what: &str,
+) -> FibChange {
+    let mut want = want.to_vec();
+    want.sort();
+    fib.wait_for(since, timeout, |c| c.gateways() == want)
+        .or_else(|| fib.current().filter(|c| c.gateways() == want))
+        .unwrap_or_else(|| {
+            panic!(
+                "{what}: the router's FIB did not reach {want:?} within {timeout:?}; seen: {}",
+                fib_timeline(fib, since)
+            )
+        })
+}
+
+#[test]
+fn anycast_frr() {
+    let total = Instant::now();
+    let mut lab = up();
+    let cast = Cast::of(&lab).expect("cast");
+    assert_eq!(cast.directors, ["d1", "d2", "d3"]);
+    let vip = cast.vip;
+    assert_eq!(vip.to_string(), "192.0.2.10");
+    let topo = lab.topology.clone();
+    let gw = |d: &str| gateway(&topo, d);
+    let all: Vec<Ipv4Addr> = cast.directors.iter().map(|d| gw(d)).collect();
+
+    // The generated configs are what `anycastd check-config` accepts.
+    for d in &cast.directors {
+        let conf = lab.anycastd(d).config_path();
+        let out = anycastd(&["check-config", conf.to_str().expect("path")]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{d}: check-config: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("service web Local 192.0.2.10:80")
+                && text.contains(
+                    "check http 192.0.2.10:80 every 200 ms, timeout 150 ms, rise 2 fall 3"
+                )
+                && !text.contains("(static)"),
+            "{d}: plan:\n{text}"
+        );
+    }
+
+    // a. ECMP over the three directors; 150 requests reach each.
+    scenario::wait_full(&lab, &cast.router, 3, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    scenario::wait_nexthops(&lab, &cast.router, vip, 3, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let routed = lab.routing_started.map_or(Duration::ZERO, |t| t.elapsed());
+    let mut gateways = lab.vip_gateways(&cast.router, vip).expect("FIB");
+    gateways.sort();
+    assert_eq!(gateways, all);
+    println!(
+        "a. {}'s route to {vip} has 3 nexthops {:.2} s after the daemons started",
+        cast.router,
+        routed.as_secs_f64()
+    );
+    let spread = lab
+        .requests(&cast.client, scenario::spread_spec(vip, 150))
+        .expect("requests");
+    println!("a. 150 requests: {}", spread.summary());
+    assert_eq!(spread.ok, 150, "{}", spread.summary());
+    for d in &cast.directors {
+        assert!(
+            spread.per_server.get(d).copied().unwrap_or(0) > 0,
+            "{d} got no request: {}",
+            spread.summary()
+        );
+    }
+
+    let fib = lab
+        .watch_vip(&cast.router, vip, Duration::from_millis(5))
+        .expect("FIB watch");
+
+    // b. d2's HTTP server stops under load.
+    let step = Instant::now();
+    let load = lab.start_load(&cast.client, load_spec(vip)).expect("load");
+    std::thread::sleep(Duration::from_millis(600));
+    let stop_wall = SystemTime::now();
+    let stop_at = Instant::now();
+    lab.stop_http("d2").expect("stop d2's HTTP server");
+    let killed = stop_at.elapsed();
+    let others = [gw("d1"), gw("d3")];
+    let gone = wait_gateways(&fib, stop_at, &others, Duration::from_secs(5), "d2 stopped");
+    let detection = gone.at - stop_at;
+    let status = lab.anycastd("d2").status().expect("d2 status");
+    println!(
+        "b. timeline after d2's HTTP server was stopped (SIGKILL sent within {:.1} ms):",
+        ms(killed)
+    );
+    let events = lab::anycastd::events_since(&status, epoch_ms(stop_wall));
+    for (at, what) in &events {
+        println!(
+            "     {:>6} ms  d2: {what}",
+            i128::try_from(*at).unwrap_or(0) - i128::try_from(epoch_ms(stop_wall)).unwrap_or(0)
+        );
+    }
+    let withdrawn = events
+        .iter()
+        .find(|(_, w)| w == "VIP 192.0.2.10 withdrawn")
+        .unwrap_or_else(|| panic!("d2 logged no withdrawal after the stop: {events:?}"));
+    assert!(
+        events.iter().any(|(_, w)| w == "service web unhealthy"),
+        "{events:?}"
+    );
+    assert!(
+        withdrawn.0 <= epoch_ms(gone.wall) + 1,
+        "d2 withdrew (at {} ms) before the FIB changed (at {} ms)",
+        withdrawn.0,
+        epoch_ms(gone.wall)
+    );
+    println!(
+        "     {:>6.0} ms  {}: nexthop {} gone from the FIB (seen between {:.0} and {:.0} ms)",
+        ms(detection),
+        cast.router,
+        gw("d2"),
+        ms_between(stop_at, gone.before),
+        ms(detection)
+    );
+    let budget = CHECK_INTERVAL * CHECK_FALL + Duration::from_millis(100);
+    assert!(
+        detection <= budget,
+        "d2's nexthop left the FIB {detection:?} after the stop (budget {budget:?}); FIB: {}",
+        fib_timeline(&fib, stop_at)
+    );
+    assert!(
+        lab::anycastd::advertised_cost(&status, vip).is_none(),
+        "d2 withdrew the VIP: {status}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let start_at = Instant::now();
+    lab.start_http("d2").expect("start d2's HTTP server");
+    let back = wait_gateways(&fib, start_at, &all, Duration::from_secs(10), "d2 back");
+    println!(
+        "b. d2's HTTP server started again: its nexthop is back after {:.0} ms (rise 2 x 200 ms, hold-down 1000 ms from the withdrawal, then LSA pacing)",
+        ms(back.at - start_at)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let report = load.stop().expect("load report");
+    let window_end = gone.at + WINDOW_SLACK;
+    let failures = report.failures();
+    let (in_window, in_window_ok, _) = report.between(stop_at, gone.at);
+    println!(
+        "b. load: {}; {in_window} requests started between the stop and the FIB change, {} of them failed",
+        report.summary(),
+        in_window - in_window_ok
+    );
+    for f in describe_failures(&report, &fib.changes(), stop_at) {
+        println!("     failed {f}");
+    }
+    let outside: Vec<_> = failures
+        .iter()
+        .filter(|(at, _)| *at < stop_at || *at > window_end)
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "failures outside [stop, FIB change + {WINDOW_SLACK:?}]: {:?}\n{}",
+        outside.iter().map(|(_, e)| e).collect::<Vec<_>>(),
+        describe_failures(&report, &fib.changes(), stop_at).join("\n")
+    );
+    println!("b. took {:.1} s", step.elapsed().as_secs_f64());
+
+    // c1. Drain d1 under load (the CLI, which waits until drained), then
+    // undrain it.
+    let step = Instant::now();
+    let load = lab.start_load(&cast.client, load_spec(vip)).expect("load");
+    std::thread::sleep(Duration::from_millis(400));
+    let drain_at = Instant::now();
+    let sock = lab.anycastd("d1").socket();
+    let out = anycastd(&[
+        "drain",
+        "192.0.2.10",
+        "--socket",
+        sock.to_str().expect("path"),
+    ]);
+    let drained_after = drain_at.elapsed();
+    assert!(
+        out.status.success(),
+        "drain: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = wait_gateways(
+        &fib,
+        drain_at,
+        &[gw("d2"), gw("d3")],
+        Duration::from_secs(5),
+        "d1 drained",
+    );
+    println!(
+        "c. `anycastd drain 192.0.2.10` on d1: nexthop gone after {:.0} ms (cost raised), the CLI returned after {:.0} ms:\n{}",
+        ms(left.at - drain_at),
+        ms(drained_after),
+        String::from_utf8_lossy(&out.stdout).trim_end()
+    );
+    let status = lab.anycastd("d1").status().expect("status");
+    assert!(
+        lab::anycastd::advertised_cost(&status, vip).is_none(),
+        "{status}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let undrain_at = Instant::now();
+    lab.anycastd("d1").undrain(Some(vip)).expect("undrain");
+    let back = wait_gateways(
+        &fib,
+        undrain_at,
+        &all,
+        Duration::from_secs(5),
+        "d1 undrained",
+    );
+    println!(
+        "c. undrain d1: nexthop back after {:.0} ms",
+        ms(back.at - undrain_at)
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let report = load.stop().expect("load report");
+    println!(
+        "c. drain + undrain load: {}; FIB: {}",
+        report.summary(),
+        fib_timeline(&fib, drain_at)
+    );
+    assert_no_failures("drain/undrain", &report, &fib, drain_at);
+    println!(
+        "c. drain/undrain took {:.1} s",
+        step.elapsed().as_secs_f64()
+    );
+
+    // c2. SIGTERM d3's anycastd under load: it drains, then exits.
+    let step = Instant::now();
+    let load = lab.start_load(&cast.client, load_spec(vip)).expect("load");
+    std::thread::sleep(Duration::from_millis(400));
+    let term_at = Instant::now();
+    lab.signal_anycastd("d3", Signal::SIGTERM).expect("SIGTERM");
+    let left = wait_gateways(
+        &fib,
+        term_at,
+        &[gw("d1"), gw("d2")],
+        Duration::from_secs(5),
+        "d3 SIGTERM",
+    );
+    let exited = lab
+        .wait_anycastd_exit("d3", Duration::from_secs(15))
+        .expect("d3 exits");
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop().expect("load report");
+    println!(
+        "c. SIGTERM to d3's anycastd: nexthop gone after {:.0} ms, the daemon exited after {:.0} ms ({}); load: {}",
+        ms(left.at - term_at),
+        ms(exited),
+        shutdown_story(&lab, "d3"),
+        report.summary()
+    );
+    assert_no_failures("SIGTERM", &report, &fib, term_at);
+    let restart_at = Instant::now();
+    lab.restart_anycastd("d3").expect("start d3 again");
+    let back = wait_gateways(
+        &fib,
+        restart_at,
+        &all,
+        Duration::from_secs(20),
+        "d3 restarted",
+    );
+    println!(
+        "c. d3's anycastd started again: nexthop back after {:.0} ms; SIGTERM step took {:.1} s",
+        ms(back.at - restart_at),
+        step.elapsed().as_secs_f64()
+    );
+
+    // c3. Rolling restart of every director's anycastd under load.
+    let step = Instant::now();
+    let load = lab.start_load(&cast.client, load_spec(vip)).expect("load");
+    std::thread::sleep(Duration::from_millis(400));
+    let rolling_at = Instant::now();
+    for d in cast.directors.clone() {
+        let rest: Vec<Ipv4Addr> = all.iter().copied().filter(|g| *g != gw(&d)).collect();
+        let t0 = Instant::now();
+        lab.signal_anycastd(&d, Signal::SIGTERM).expect("SIGTERM");
+        let left = wait_gateways(
+            &fib,
+            t0,
+            &rest,
+            Duration::from_secs(5),
+            &format!("{d} SIGTERM"),
+        );
+        let exited = lab
+            .wait_anycastd_exit(&d, Duration::from_secs(15))
+            .expect("exit");
+        let story = shutdown_story(&lab, &d);
+        let t1 = Instant::now();
+        lab.restart_anycastd(&d).expect("restart");
+        let back = wait_gateways(
+            &fib,
+            t1,
+            &all,
+            Duration::from_secs(20),
+            &format!("{d} back"),
+        );
+        println!(
+            "c. rolling restart {d}: nexthop gone {:.0} ms after SIGTERM, exited after {:.0} ms ({story}), back {:.0} ms after the start",
+            ms(left.at - t0),
+            ms(exited),
+            ms(back.at - t1)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop().expect("load report");
+    println!(
+        "c. rolling restart load: {}; took {:.1} s",
+        report.summary(),
+        step.elapsed().as_secs_f64()
+    );
+    assert_no_failures("rolling restart", &report, &fib, rolling_at);
+    let spread: Vec<String> = report
+        .per_server
+        .iter()
+        .map(|(s, n)| format!("{s}={n}"))
+        .collect();
+    assert_eq!(report.per_server.len(), 3, "{}", spread.join(" "));
+
+    // d. Reload on d1: a broken file is refused with file:line and changes
+    // nothing; a second service adds a route to its VIP.
+    let step = Instant::now();
+    let generated = lab.anycastd_generated_config("d1").expect("config");
+    let before = lab.anycastd("d1").status().expect("status");
+    let broken = format!(
+        "{generated}\n[[service]]\nname = \"web2\"\nvip = \"{SECOND_VIP}\"\nport = 80\nretries = 3\n"
+    );
+    let bad_line = broken.lines().count();
+    let path = lab.write_anycastd_config("d1", &broken).expect("write");
+    let reload_at = Instant::now();
+    let err = lab
+        .anycastd("d1")
+        .reload()
+        .expect_err("a broken config is refused");
+    let err = err.to_string();
+    println!("d. reload of a broken config: {err}");
+    let at = format!("{}:{bad_line}:", path.display());
+    assert!(
+        err.contains(&at) && err.contains("retries"),
+        "the error names {at} and the bad key: {err}"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = lab.anycastd("d1").status().expect("status");
+    assert_eq!(after["services"], before["services"], "services unchanged");
+    assert_eq!(after["vips"], before["vips"], "VIPs unchanged");
+    assert!(
+        fib.changes().iter().all(|c| c.at < reload_at),
+        "the FIB changed after a refused reload: {}",
+        fib_timeline(&fib, reload_at)
+    );
+    assert_eq!(fib.current().map(|c| c.gateways()), Some(all.clone()));
+    let second: Ipv4Addr = SECOND_VIP.parse().expect("ip");
+    assert_eq!(lab.vip_nexthops(&cast.router, second).expect("FIB"), 0);
+
+    let good = format!(
+        "{generated}\n[[service]]\nname = \"web2\"\nvip = \"{SECOND_VIP}\"\nport = 80\nhold_down_ms = 1000\n\
+         [[service.check]]\ntype = \"http\"\ninterval_ms = 200\ntimeout_ms = 150\nrise = 2\nfall = 3\n"
+    );
+    lab.write_anycastd_config("d1", &good).expect("write");
+    let out = anycastd(&["check-config", path.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reload_at = Instant::now();
+    let reply = lab.anycastd("d1").reload().expect("reload");
+    println!("d. reload adding service web2 on {SECOND_VIP}: {reply}");
+    assert_eq!(reply["services_kept"], 1, "{reply}");
+    assert_eq!(reply["services_started"], 1, "{reply}");
+    scenario::wait_nexthops(&lab, &cast.router, second, 1, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let routed = reload_at.elapsed();
+    assert_eq!(
+        lab.vip_gateways(&cast.router, second).expect("FIB"),
+        [gw("d1")]
+    );
+    println!(
+        "d. {}'s route to {SECOND_VIP} via d1 appeared {:.0} ms after the reload",
+        cast.router,
+        ms(routed)
+    );
+    let answers = lab
+        .requests(
+            &cast.client,
+            LoadSpec {
+                target: SocketAddr::from((second, 80)),
+                ..scenario::spread_spec(second, 20)
+            },
+        )
+        .expect("requests");
+    assert_eq!(
+        answers.per_server.get("d1"),
+        Some(&20),
+        "{}",
+        answers.summary()
+    );
+    assert_eq!(fib.current().map(|c| c.gateways()), Some(all.clone()));
+    println!("d. took {:.1} s", step.elapsed().as_secs_f64());
+
+    if let Some(dir) = std::env::var_os("ANYCAST_FRR_SAVE") {
+        lab.save_state(Path::new(&dir))
+            .expect("save the lab's logs");
+    }
+    let changes = fib.stop().expect("FIB watch");
+    println!(
+        "FIB of {} for {vip}: {} states seen; whole test {:.1} s",
+        cast.router,
+        changes.len(),
+        total.elapsed().as_secs_f64()
+    );
+}
