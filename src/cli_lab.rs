@@ -49,6 +49,49 @@ pub enum LabCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Health-check load benchmark: 10,000 TCP and 1,000 HTTP probes a
+    /// second (by default) against local listeners in a namespace; prints
+    /// the daemon's CPU share and RSS, then its RSS with one VIP and ten
+    /// servers.
+    BenchChecks {
+        #[arg(long, default_value_t = 1000)]
+        tcp: u32,
+        #[arg(long, default_value_t = 100)]
+        http: u32,
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+        /// Measurement window, seconds.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+    },
+    /// Listeners for bench-checks (started inside its namespace).
+    #[command(hide = true)]
+    ServeListeners {
+        #[arg(long)]
+        tcp: u16,
+        #[arg(long)]
+        http: u16,
+    },
+    /// Boot a throwaway VM with an IPVS kernel (qemu, TCG, no network
+    /// device), run CMD in it as root on the host's files (read-only, with
+    /// a tmpfs overlay) in the current directory, print its output and exit
+    /// with its status. One argument is a shell command line; several are a
+    /// program and its arguments.
+    Vm {
+        /// Guest memory, MiB.
+        #[arg(long, default_value_t = 1536)]
+        mem: u32,
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Kill the VM after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Also print the VM's kernel console to stderr.
+        #[arg(long)]
+        console: bool,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// The lab's HTTP server (started by the lab inside a node).
     #[command(hide = true)]
     ServeHttp {
@@ -137,6 +180,40 @@ pub fn run(cmd: LabCommand) -> Result<()> {
                 println!("{l}")
             })?;
             Ok(())
+        }
+        LabCommand::BenchChecks {
+            tcp,
+            http,
+            interval_ms,
+            window,
+        } => crate::bench_checks::run(tcp, http, interval_ms, window),
+        LabCommand::ServeListeners { tcp, http } => crate::bench_checks::serve_listeners(tcp, http),
+        LabCommand::Vm {
+            mem,
+            cpus,
+            timeout,
+            console,
+            command,
+        } => {
+            let opts = lab::vm::VmOptions {
+                mem_mb: mem,
+                cpus,
+                timeout: std::time::Duration::from_secs(timeout),
+                echo: true,
+                ..Default::default()
+            };
+            let out = lab::vm::Vm::run(&lab::vm::shell_command(&command), &opts)?;
+            if let Some(p) = out.prepared_in {
+                eprintln!(
+                    "anycastd lab vm: prepared the kernel and initramfs in {:.1} s (cached in {})",
+                    p.as_secs_f64(),
+                    lab::vm::cache_dir().display()
+                );
+            }
+            if console {
+                eprint!("{}", out.console);
+            }
+            std::process::exit(out.status);
         }
         LabCommand::ServeHttp { node, port } => lab::traffic::serve_http(&node, port)
             .with_context(|| format!("serve HTTP on port {port}")),

@@ -937,4 +937,12 @@ port = 8443
         assert!(e.contains("20-bad.toml:3:"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/anycastd.toml");
+        let c = Config::load(Path::new(path)).expect("contrib/anycastd.toml");
+        assert_eq!(c.services.len(), 2);
+        assert_eq!(c.services[1].servers.len(), 3);
+    }
 }

@@ -123,6 +123,30 @@ pub fn run(path: &Path) -> Result<()> {
     rt.block_on(run_async(path.to_path_buf(), cfg))
 }
 
+type Labels = Vec<(&'static str, String)>;
+
+/// One check's metric handles, looked up once: a report then costs a few
+/// atomic operations, not label hashing.
+struct CheckMetrics {
+    labels: Labels,
+    probes: prometheus_client::metrics::counter::Counter,
+    up: prometheus_client::metrics::gauge::Gauge,
+    latency: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl CheckMetrics {
+    fn new(m: &Metrics, labels: Labels) -> CheckMetrics {
+        let mut short = labels.clone();
+        short.retain(|(k, _)| *k == "service" || *k == "type");
+        CheckMetrics {
+            probes: m.check_probes.get_or_create(&labels).clone(),
+            up: m.check_up.get_or_create(&labels).clone(),
+            latency: m.check_latency.get_or_create(&short).clone(),
+            labels,
+        }
+    }
+}
+
 /// A service as running: its config and its checks' ids per server.
 struct Running {
     svc: Service,
@@ -135,7 +159,8 @@ struct Manager {
     config: Config,
     director: Director,
     running: Vec<Running>,
-    runners: HashMap<CheckId, (JoinHandle<()>, Vec<(&'static str, String)>)>,
+    /// Each check's task and its metrics.
+    runners: HashMap<CheckId, (JoinHandle<()>, CheckMetrics)>,
     next_id: CheckId,
     ctx: Arc<ProbeContext>,
     reports: mpsc::UnboundedSender<Report<CheckId>>,
@@ -171,7 +196,8 @@ impl Manager {
                     ];
                     let handle =
                         health::spawn(id, check.clone(), self.ctx.clone(), self.reports.clone());
-                    self.runners.insert(id, (handle, labels));
+                    let m = CheckMetrics::new(&self.metrics, labels);
+                    self.runners.insert(id, (handle, m));
                     server_ids.push(id);
                 }
                 ids.push(server_ids);
@@ -184,9 +210,10 @@ impl Manager {
         }
         for r in old {
             for id in r.ids.iter().flatten() {
-                if let Some((handle, labels)) = self.runners.remove(id) {
+                if let Some((handle, m)) = self.runners.remove(id) {
                     handle.abort();
-                    self.metrics.check_up.remove(&labels);
+                    self.metrics.check_up.remove(&m.labels);
+                    self.metrics.check_probes.remove(&m.labels);
                 }
             }
             let labels = service_labels(&r.svc);
@@ -219,25 +246,17 @@ impl Manager {
     }
 
     fn on_report(&mut self, now: Instant, r: &Report<CheckId>) {
-        if let Some((_, labels)) = self.runners.get(&r.id) {
-            self.metrics.check_probes.get_or_create(labels).inc();
-            self.metrics
-                .check_up
-                .get_or_create(labels)
-                .set(i64::from(r.up));
-            let mut l = labels.clone();
-            l.retain(|(k, _)| *k == "service" || *k == "type");
-            self.metrics
-                .check_latency
-                .get_or_create(&l)
-                .observe(r.latency.as_secs_f64());
+        if let Some((_, m)) = self.runners.get(&r.id) {
+            m.probes.inc();
+            m.up.set(i64::from(r.up));
+            m.latency.observe(r.latency.as_secs_f64());
             if let Some(reason) = r.reason {
-                let mut l = labels.clone();
+                let mut l = m.labels.clone();
                 l.push(("reason", reason.to_string()));
                 self.metrics.check_failures.get_or_create(&l).inc();
             }
             if let (Some(up), Some(e)) = (r.transition, &r.error) {
-                tracing::warn!(check = ?labels, up, error = %e, "check changed state");
+                tracing::warn!(check = ?m.labels, up, error = %e, "check changed state");
             }
         }
         self.director.on_verdict(now, r.id, r.up);
@@ -254,6 +273,9 @@ impl Manager {
             if self.speaker.send(cmd).await.is_err() {
                 tracing::error!("OSPF speaker gone");
             }
+        }
+        if !self.director.take_changed() {
+            return;
         }
         let status = self.director.status(now);
         for s in &status.services {
@@ -413,7 +435,7 @@ impl Manager {
     }
 }
 
-fn service_labels(s: &Service) -> Vec<(&'static str, String)> {
+fn service_labels(s: &Service) -> Labels {
     vec![("service", s.name.clone()), ("vip", s.vip.to_string())]
 }
 

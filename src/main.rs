@@ -1,6 +1,7 @@
 //! anycastd: health-checked anycast and IPVS directors with an embedded
 //! OSPFv2 speaker.
 
+mod bench_checks;
 mod cli_lab;
 mod config;
 mod control;

@@ -44,8 +44,8 @@ pub fn render_status(v: &Value) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:<10} {:>6}  {:<11} {:>11}  {}",
-        "VIP", "Advertised", "Cost", "Drain", "Connections", "Services"
+        "{:<16} {:<10} {:>6}  {:<11} {:>11}  Services",
+        "VIP", "Advertised", "Cost", "Drain", "Connections"
     );
     let empty = Vec::new();
     let services = v
@@ -93,8 +93,8 @@ pub fn render_services(v: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:<6} {:<16} {:<8} {:<10} {:<7} {:<24} {}",
-        "Service", "Mode", "VIP", "Healthy", "Programmed", "Quorum", "Server", "Checks"
+        "{:<12} {:<6} {:<16} {:<8} {:<10} {:<7} {:<24} Checks",
+        "Service", "Mode", "VIP", "Healthy", "Programmed", "Quorum", "Server"
     );
     let empty = Vec::new();
     for s in v

@@ -191,6 +191,10 @@ pub struct Director {
     /// VIPs removed by a reload, still to withdraw.
     removed: BTreeSet<Ipv4Addr>,
     events: VecDeque<Event>,
+    /// Something visible in [`Director::status`] changed since
+    /// [`Director::take_changed`] (so status metrics are refreshed only
+    /// then, not after every probe).
+    changed: bool,
 }
 
 const EVENTS_KEPT: usize = 200;
@@ -270,7 +274,13 @@ impl Director {
         }
     }
 
+    /// True once after anything in the status changed.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
     fn log(&mut self, what: String) {
+        self.changed = true;
         let at_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -296,6 +306,7 @@ impl Director {
             return;
         }
         *slot = Some(up);
+        self.changed = true;
         let server = s.shape.servers.get(ri).map(|(a, _)| *a);
         let name = s.shape.name.clone();
         let vip = s.shape.vip;
