@@ -96,6 +96,14 @@ mkdir -p /rw/upper /rw/work
 mount -t overlay -o lowerdir=/ro,upperdir=/rw/upper,workdir=/rw/work overlay /newroot \
   || fail "mount the overlay root"
 R=/newroot
+mkdir -p /job
+mount -t 9p -o "$O9P" job /job || fail "mount the job directory (9p)"
+# A working directory under /tmp or /run (a CI checkout, say) would vanish
+# under the VM's own tmpfs there: keep the host's (overlaid) one.
+CWD=$(cat /job/cwd)
+case "$CWD" in
+  /tmp/*|/run/*) mkdir -p /keep; mount -o bind "$R$CWD" /keep || fail "bind $CWD" ;;
+esac
 mount -t proc proc $R/proc || fail "mount /proc"
 mount -t sysfs sysfs $R/sys || fail "mount /sys"
 mount -t devtmpfs devtmpfs $R/dev || fail "mount /dev"
@@ -106,7 +114,10 @@ mount -t tmpfs -o mode=0755 run $R/run || fail "mount /run"
 mount -t tmpfs -o mode=1777 tmp $R/tmp || fail "mount /tmp"
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
 mkdir -p $R/run/anycastd-vm/job
-mount -t 9p -o "$O9P" job $R/run/anycastd-vm/job || fail "mount the job directory (9p)"
+mount -o bind /job $R/run/anycastd-vm/job || fail "bind the job directory"
+if [ -d /keep ]; then
+  mkdir -p "$R$CWD" && mount -o bind /keep "$R$CWD" || fail "bind $CWD back"
+fi
 cp /stage2 /bin/busybox $R/run/anycastd-vm/
 ip link set lo up
 [ -x $R/bin/sh ] || fail "the host has no /bin/sh"
@@ -129,7 +140,7 @@ if cd "$(cat "$J/cwd")"; then
   /bin/sh -c "$(cat "$J/cmd")" < /dev/null > "$J/stdout" 2> "$J/stderr"
   rc=$?
 else
-  echo "anycastd lab vm: cannot enter $(cat "$J/cwd") (the VM has its own empty /tmp and /run)" > "$J/stderr"
+  echo "anycastd lab vm: cannot enter $(cat "$J/cwd")" > "$J/stderr"
   rc=125
 fi
 echo "ANYCASTD-VM-EXIT $rc"
@@ -140,7 +151,7 @@ while :; do /run/anycastd-vm/busybox sleep 60; done
 
 /// Changes whenever the initramfs would come out differently, so a cached
 /// one from an older version of this file is not reused.
-const FORMAT: &str = "anycastd-vm-initramfs-2";
+const FORMAT: &str = "anycastd-vm-initramfs-3";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
@@ -265,7 +276,8 @@ impl Vm {
     /// Boots the VM, runs `cmd` with `/bin/sh -c` as root and returns its
     /// output and status once the VM has powered off. Writes of the command
     /// land in the guest's tmpfs overlay and are gone afterwards; the
-    /// guest's /tmp and /run are empty tmpfs.
+    /// guest's /tmp and /run are empty tmpfs, except for the working
+    /// directory, which stays visible (overlaid) when it lies below them.
     pub fn run(cmd: &str, opts: &VmOptions) -> Result<VmOutput, VmError> {
         let qemu = find_program("qemu-system-x86_64").ok_or_else(|| {
             VmError::Missing(
