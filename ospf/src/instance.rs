@@ -791,6 +791,10 @@ impl Instance {
         if (unflushed || unacked) && now < sd.deadline {
             return;
         }
+        self.shutdown = Some(Shutdown {
+            deadline: sd.deadline,
+            done: true,
+        });
         // A last Hello without neighbours makes them drop us at once
         // (1-WayReceived) instead of after RouterDeadInterval.
         let ids: Vec<IfaceId> = self.ifaces.keys().copied().collect();
@@ -804,10 +808,6 @@ impl Instance {
                 self.ism(now, iid, IsmEvent::InterfaceDown);
             }
         }
-        self.shutdown = Some(Shutdown {
-            deadline: sd.deadline,
-            done: true,
-        });
     }
 }
 

@@ -427,7 +427,10 @@ impl Instance {
     /// Sends a Hello (RFC 2328 9.5) listing every neighbour heard from
     /// (state Init or higher).
     pub(crate) fn send_hello(&mut self, now: Instant, iid: IfaceId) {
-        let list_neighbors = self.shutdown.is_none();
+        // Only the last Hello of a shutdown lists nobody (see
+        // `check_shutdown`): an earlier one would make the neighbours drop
+        // us before our flushes reach them.
+        let list_neighbors = !self.is_shut_down();
         let Some(iface) = self.ifaces.get_mut(&iid) else {
             return;
         };

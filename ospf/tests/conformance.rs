@@ -802,6 +802,53 @@ fn shutdown_flushes_our_lsas_from_the_peer() {
 }
 
 #[test]
+fn hellos_keep_listing_neighbours_until_the_last_one_of_a_shutdown() {
+    // Hello every second and a peer whose acknowledgements are lost: the
+    // shutdown runs to its deadline, with several periodic Hellos on the
+    // way. Only the very last may list nobody; an earlier empty one would
+    // make the peer drop the adjacency (1-WayReceived) before the flush
+    // reaches it.
+    let fast = |c: InterfaceConfig| InterfaceConfig {
+        hello_interval: 1,
+        dead_interval: 4,
+        ..c
+    };
+    let (mut sim, a, b) = p2p_pair(
+        fast(p2p_cfg("a0", 1, "198.18.1.0")),
+        fast(p2p_cfg("b0", 1, "198.18.1.1")),
+    );
+    let full = sim.run_until_cond(secs(30.0), |s| {
+        s.nbr_state(a, "10.0.0.2") == Some(NsmState::Full)
+            && s.nbr_state(b, "10.0.0.1") == Some(NsmState::Full)
+    });
+    assert!(full.is_some(), "p2p adjacency did not form");
+    sim.run_for(secs(5.0));
+    sim.drop = Some(Box::new(move |s, _to| {
+        s.from == b && matches!(s.packet.body, PacketBody::LinkStateAck(_))
+    }));
+    let mark = sim.log.len();
+    let now = sim.now;
+    sim.inst_mut(a).shutdown(now);
+    let took = sim.run_until_cond(secs(10.0), |s| s.inst(a).is_shut_down());
+    assert!(took.is_some_and(|t| t >= secs(2.0)), "{took:?}");
+    let hellos: Vec<usize> = sim.log[mark..]
+        .iter()
+        .filter(|s| s.from == a)
+        .filter_map(|s| match &s.packet.body {
+            PacketBody::Hello(h) => Some(h.neighbors.len()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        hellos.len() >= 3,
+        "periodic Hellos during the shutdown: {hellos:?}"
+    );
+    let (last, before) = hellos.split_last().expect("hellos");
+    assert_eq!(*last, 0, "the last Hello lists nobody");
+    assert!(before.iter().all(|&n| n == 1), "{hellos:?}");
+}
+
+#[test]
 fn restart_with_stale_self_lsa_converges_in_one_step() {
     let mut sim = Sim::new();
     let r = sim.node("10.0.0.1");
