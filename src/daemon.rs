@@ -456,13 +456,16 @@ fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
         .skip(1)
         .filter(|l| {
             let mut f = l.split_whitespace();
-            let (Some(_), Some(addr), Some(_), Some(state)) =
+            let (Some(_), Some(addr), Some(remote), Some(state)) =
                 (f.next(), f.next(), f.next(), f.next())
             else {
                 return false;
             };
+            // A connection from this node to its own VIP (its health
+            // check) is not traffic to drain.
+            let own = remote.split(':').next() == local.split(':').next();
             // 06 TIME_WAIT, 07 CLOSE, 0A LISTEN
-            addr.eq_ignore_ascii_case(local) && !matches!(state, "06" | "07" | "0A")
+            addr.eq_ignore_ascii_case(local) && !own && !matches!(state, "06" | "07" | "0A")
         })
         .count()
 }
@@ -651,7 +654,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_connections_on_the_vip_port_only() {
+    fn counts_connections_on_the_vip_port_only_not_its_own_checks() {
         // 192.0.2.10:80 is 0A0200C0:0050 in /proc/net/tcp.
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0A0200C0:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1
@@ -659,6 +662,7 @@ mod tests {
    2: 0A0200C0:0050 0100A8C0:C351 06 00000000:00000000 00:00000000 00000000     0        0 0
    3: 0A0200C0:0050 0100A8C0:C352 08 00000000:00000000 00:00000000 00000000     0        0 3
    4: 0A0200C0:01BB 0100A8C0:C353 01 00000000:00000000 00:00000000 00000000     0        0 4
+   5: 0A0200C0:0050 0A0200C0:C354 01 00000000:00000000 00:00000000 00000000     0        0 5
 ";
         let vip: Ipv4Addr = "192.0.2.10".parse().expect("ip");
         let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(vip.octets()), 80);
