@@ -109,6 +109,18 @@ pub enum Event {
         /// New state.
         to: NsmState,
     },
+    /// A new instance of one of our LSAs was installed and flooded
+    /// (origination, refresh or, with `flushed`, premature aging).
+    Originated {
+        /// The area.
+        area: Ipv4Addr,
+        /// The LSA.
+        key: LsaKey,
+        /// Its LS sequence number.
+        seq: i32,
+        /// True for a flush (MaxAge).
+        flushed: bool,
+    },
 }
 
 /// A view of one interface (like `show ip ospf interface`).

@@ -332,6 +332,17 @@ pub struct LsaKey {
     pub advertising_router: Ipv4Addr,
 }
 
+/// `Router-LSA 198.18.0.11 adv 198.18.0.11`, as operators read it.
+impl fmt::Display for LsaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.lsa_type.name() {
+            Some(name) => write!(f, "{name}-LSA")?,
+            None => write!(f, "type-{}-LSA", self.lsa_type.0)?,
+        }
+        write!(f, " {} adv {}", self.link_state_id, self.advertising_router)
+    }
+}
+
 /// The 20-byte LSA header (RFC 2328 A.4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LsaHeader {

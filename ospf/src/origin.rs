@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use crate::instance::Instance;
+use crate::instance::{Event, Instance};
 use crate::interface::{IsmState, NetworkType};
 use crate::lsa::{
     Lsa, LsaBody, LsaHeader, LsaKey, LsaType, NetworkLsa, Options, RouterFlags, RouterLink,
@@ -347,6 +347,12 @@ impl Instance {
                 so.originated += 1;
                 self.install_lsa(now, area_id, raw, false, None);
                 self.flood(now, area_id, key, None);
+                self.events.push_back(Event::Originated {
+                    area: area_id,
+                    key,
+                    seq,
+                    flushed: false,
+                });
             }
             None => {
                 so.body = None;
@@ -375,11 +381,18 @@ impl Instance {
         };
         let raw = entry.with_age(MAX_AGE);
         let scope = entry.iface();
+        let seq = entry.stored_header().seq;
         if let Some(so) = area.self_orig.get_mut(&key) {
             so.originated += 1;
         }
         self.install_lsa(now, area_id, raw, false, scope);
         self.flood(now, area_id, key, None);
+        self.events.push_back(Event::Originated {
+            area: area_id,
+            key,
+            seq,
+            flushed: true,
+        });
     }
 
     /// Earliest pacing or gate deadline, for `poll_timeout`.

@@ -795,6 +795,15 @@ fn shutdown_flushes_our_lsas_from_the_peer() {
                 if u.lsas.iter().any(|l| l.header().key() == router_key("10.0.0.1") && l.header().is_max_age()))
     });
     assert!(flushed);
+    // Origination and flush were both reported to the application.
+    let reported = |want_flushed: bool| {
+        sim.events.iter().any(|(_, n, e)| {
+            *n == a
+                && matches!(e, Event::Originated { key, flushed, .. }
+                    if *key == router_key("10.0.0.1") && *flushed == want_flushed)
+        })
+    };
+    assert!(reported(false) && reported(true));
     // The final empty Hello took B's neighbour down to Init at once.
     assert!(matches!(sim.nbr_state(b, "10.0.0.1"), Some(NsmState::Init)));
     assert_eq!(sim.iface(a).state, IsmState::Down);

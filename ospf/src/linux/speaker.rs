@@ -195,6 +195,20 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
                 } => {
                     tracing::info!(neighbor = %router_id, %addr, %from, %to, "neighbor state");
                 }
+                Event::Originated {
+                    area,
+                    key,
+                    seq,
+                    flushed,
+                } => {
+                    tracing::info!(
+                        %area,
+                        lsa = %key,
+                        seq = format_args!("{:#010x}", seq),
+                        "{}",
+                        if flushed { "LSA flushed" } else { "LSA originated" }
+                    );
+                }
             }
         }
         if shutting_down && inst.is_shut_down() {
