@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The main job: bring up the classic design (FRR router, two FRR directors
-# advertising a VIP), show how client requests spread and how a director
-# failure is handled, then tear everything down.
+# The main job: bring up three anycastd directors behind an FRR router
+# (topologies/anycast-frr.toml), show how client requests spread, how a
+# health failure and a drain are handled, then tear everything down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 cargo build --release --quiet
-exec ./target/release/anycastd lab demo "${1:-topologies/classic-frr.toml}"
+exec ./target/release/anycastd lab demo "${1:-topologies/anycast-frr.toml}"

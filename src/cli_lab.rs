@@ -164,7 +164,11 @@ pub fn run(cmd: LabCommand) -> Result<()> {
         LabCommand::Demo { file } => {
             let topo = Topology::load(&file)?;
             let mut lab = Lab::up_unique(topo, options(None, None)?)?;
-            let result = lab::scenario::demo(&mut lab, &mut |line| println!("{line}"));
+            let result = if lab::scenario::is_anycast(&lab.topology) {
+                lab::scenario::anycast_demo(&mut lab, &mut |line| println!("{line}"))
+            } else {
+                lab::scenario::demo(&mut lab, &mut |line| println!("{line}"))
+            };
             let name = lab.name.clone();
             lab.down();
             println!("lab {name} is down");

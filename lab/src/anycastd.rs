@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -259,6 +260,54 @@ fn service_config(s: &Service) -> String {
     c
 }
 
+/// Lines of a daemon log (`text`) stamped at or after `since` that contain
+/// `needle`, with their time stamps (ANSI colours removed).
+pub fn log_lines_since(text: &str, since: SystemTime, needle: &str) -> Vec<(SystemTime, String)> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.contains(needle)) {
+        let clean = strip_ansi(line);
+        let Some(at) = clean.split_whitespace().next().and_then(parse_utc) else {
+            continue;
+        };
+        if at >= since {
+            out.push((at, clean));
+        }
+    }
+    out
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut clean = String::with_capacity(line.len());
+    let mut esc = false;
+    for c in line.chars() {
+        match (esc, c) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => clean.push(c),
+        }
+    }
+    clean
+}
+
+/// `2026-11-22T12:40:05.123456Z` (tracing's UTC time stamps).
+fn parse_utc(stamp: &str) -> Option<SystemTime> {
+    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<u64>().ok()?,
+        t.next()?.parse::<u64>().ok()?,
+    );
+    let sec = t.next()?.parse::<f64>().ok()?;
+    // Days from 1970-01-01 to the date (the proleptic Gregorian calendar).
+    let (y, m) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
+    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5 + day - 719_469;
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + min * 60;
+    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_secs_f64(sec))
+}
+
 /// The daemon's recent events (`status` reply) at or after `since_ms`
 /// (milliseconds since the Unix epoch), oldest first, as `(at_ms, what)`.
 pub fn events_since(status: &Value, since_ms: u128) -> Vec<(u128, String)> {
@@ -384,6 +433,22 @@ pub fn parse_neighbors(v: &Value) -> io::Result<Vec<OspfNeighbor>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_are_picked_by_time_and_text() {
+        let text = "\u{1b}[2m2026-11-22T12:40:05.250000Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m LSA originated seq=0x80000003\n\
+                    2026-11-22T12:40:04.000000Z  INFO LSA originated seq=0x80000002\n\
+                    2026-11-22T12:40:06.000000Z  INFO neighbor state\n\
+                    garbage LSA originated\n";
+        // 2026-11-22T12:40:05Z
+        let since = UNIX_EPOCH + Duration::from_secs(1_795_351_205);
+        let got = log_lines_since(text, since, "LSA originated");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, since + Duration::from_millis(250));
+        assert!(got[0]
+            .1
+            .starts_with("2026-11-22T12:40:05.250000Z  INFO LSA originated"));
+    }
 
     #[test]
     fn config_carries_fast_hellos() {

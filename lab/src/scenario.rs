@@ -695,6 +695,235 @@ pub fn bench_db(
     Ok(rows)
 }
 
+/// Whether `lab` runs anycastd directors with health-checked services (the
+/// anycast demo's topology) rather than the classic design.
+pub fn is_anycast(topo: &Topology) -> bool {
+    topo.nodes
+        .iter()
+        .any(|n| n.role == Role::Director && !n.services.is_empty())
+}
+
+/// A director's address on its OSPF link: the router's nexthop to it.
+pub fn gateway_of(topo: &Topology, node: &str) -> Result<Ipv4Addr, LabError> {
+    topo.interfaces(node)
+        .find(|e| e.ospf.is_some())
+        .map(|e| e.addr.ip())
+        .ok_or_else(|| LabError::Missing(format!("an OSPF interface on {node}")))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Signed milliseconds from `from` to `to` on the wall clock.
+fn wall_ms(from: std::time::SystemTime, to: std::time::SystemTime) -> f64 {
+    match to.duration_since(from) {
+        Ok(d) => ms(d),
+        Err(e) => -ms(e.duration()),
+    }
+}
+
+/// The README's main job on an anycast topology (anycastd directors whose
+/// services are health-checked): the ECMP spread, a director's HTTP server
+/// failing under load with the timeline from check verdict to the LSA sent
+/// to the router's FIB, its return, and a drain under load.
+pub fn anycast_demo(lab: &mut Lab, out: &mut dyn FnMut(&str)) -> Result<(), LabError> {
+    use std::time::SystemTime;
+    let cast = Cast::of(lab)?;
+    let (router, client, vip) = (cast.router.clone(), cast.client.clone(), cast.vip);
+    let n = cast.directors.len();
+    let [first, sick, ..] = cast.directors.as_slice() else {
+        return Err(LabError::Missing("two anycastd directors".into()));
+    };
+    let (first, sick) = (first.clone(), sick.clone());
+    let start = lab.routing_started.unwrap_or_else(Instant::now);
+    out(&format!(
+        "lab {}: {} nodes up; {n} anycastd directors health-check HTTP on {vip} and advertise it over OSPF to {router}",
+        lab.name,
+        lab.topology.nodes.len(),
+    ));
+    wait_full(lab, &router, n, Duration::from_secs(60))?;
+    wait_nexthops(lab, &router, vip, n, Duration::from_secs(60))?;
+    out(&format!(
+        "{router}'s route to {vip} has {n} nexthops, {:.1} s after the daemons started",
+        start.elapsed().as_secs_f64()
+    ));
+    if let Some(e) = lab.vip_route(&router, vip)? {
+        for h in &e.nexthops {
+            out(&format!("  nexthop {h}"));
+        }
+    }
+    let spread = lab.requests(&client, spread_spec(vip, 300))?;
+    out(&format!("300 requests from {client}: {}", spread.summary()));
+
+    // A health failure under load, with its timeline.
+    let fib = lab.watch_vip(&router, vip, Duration::from_millis(5))?;
+    let load_spec = LoadSpec {
+        count: 100_000,
+        max_duration: Duration::from_secs(60),
+        timeout: Duration::from_millis(300),
+        interval: Duration::from_millis(20),
+        ..spread_spec(vip, 0)
+    };
+    let sick_gw = gateway_of(&lab.topology, &sick)?;
+    let load = lab.start_load(&client, load_spec.clone())?;
+    std::thread::sleep(Duration::from_millis(500));
+    let check = lab
+        .topology
+        .nodes
+        .iter()
+        .find(|x| x.name == sick)
+        .and_then(|x| x.services.iter().find(|s| s.vip == vip))
+        .map(|s| {
+            let (i, f) = (s.interval_ms.unwrap_or(1000), s.fall.unwrap_or(3));
+            format!(
+                " (its check: every {i} ms, down after {f} failures: detection within {} ms)",
+                i * u64::from(f)
+            )
+        })
+        .unwrap_or_default();
+    out(&format!(
+        "stopping {sick}'s HTTP server under a load of 50 requests a second{check}..."
+    ));
+    let stop_wall = SystemTime::now();
+    let stop_at = Instant::now();
+    lab.stop_http(&sick)?;
+    let gone = fib
+        .wait_for(stop_at, Duration::from_secs(10), |c| {
+            !c.gateways().contains(&sick_gw)
+        })
+        .ok_or_else(|| {
+            LabError::Missing(format!("{router} dropping {sick}'s nexthop within 10 s"))
+        })?;
+    let status = lab
+        .anycastd(&sick)
+        .status()
+        .map_err(|source| LabError::Io {
+            context: format!("{sick}: status"),
+            source,
+        })?;
+    let since_ms = stop_wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut timeline: Vec<(f64, String)> = vec![(0.0, format!("{sick}: HTTP server killed"))];
+    for (at, what) in crate::anycastd::events_since(&status, since_ms) {
+        let at = i128::try_from(at).unwrap_or(0) - i128::try_from(since_ms).unwrap_or(0);
+        #[allow(clippy::cast_precision_loss)]
+        timeline.push((at as f64, format!("{sick}: {what}")));
+    }
+    let log = std::fs::read_to_string(lab.anycastd(&sick).log_path()).unwrap_or_default();
+    if let Some((at, line)) =
+        crate::anycastd::log_lines_since(&log, stop_wall, "LSA originated").first()
+    {
+        let what = line
+            .split_once("LSA originated")
+            .map_or("", |(_, rest)| rest)
+            .trim();
+        timeline.push((
+            wall_ms(stop_wall, *at),
+            format!("{sick}: Router-LSA without the VIP sent to {router} ({what})"),
+        ));
+    }
+    timeline.push((
+        ms(gone.at - stop_at),
+        format!(
+            "{router}: nexthop {sick_gw} gone from the FIB (seen between {:.0} and {:.0} ms)",
+            ms(gone.before.saturating_duration_since(stop_at)),
+            ms(gone.at - stop_at)
+        ),
+    ));
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out("timeline:");
+    for (at, what) in &timeline {
+        out(&format!("  {at:>7.0} ms  {what}"));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let back_at = Instant::now();
+    lab.start_http(&sick)?;
+    let back = fib.wait_for(back_at, Duration::from_secs(10), |c| {
+        c.gateways().contains(&sick_gw)
+    });
+    match back {
+        Some(c) => out(&format!(
+            "{sick}'s HTTP server is back: its nexthop returned after {:.0} ms (rise, hold-down, LSA pacing)",
+            ms(c.at - back_at)
+        )),
+        None => out(&format!("{sick}'s nexthop did not return within 10 s")),
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop()?;
+    out(&format!("load during the failure: {}", report.summary()));
+
+    // A drain under load.
+    let first_gw = gateway_of(&lab.topology, &first)?;
+    let load = lab.start_load(&client, load_spec)?;
+    std::thread::sleep(Duration::from_millis(400));
+    out(&format!("`anycastd drain {vip}` on {first} under load..."));
+    let drain_wall = SystemTime::now();
+    let drain_at = Instant::now();
+    let daemon = lab.anycastd(&first);
+    daemon.drain(Some(vip)).map_err(|source| LabError::Io {
+        context: format!("{first}: drain"),
+        source,
+    })?;
+    let left = fib.wait_for(drain_at, Duration::from_secs(10), |c| {
+        !c.gateways().contains(&first_gw)
+    });
+    let drained = wait_for(Duration::from_secs(30), Duration::from_millis(20), || {
+        let st = daemon.status().ok()?;
+        let ev = crate::anycastd::events_since(
+            &st,
+            drain_wall
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+        );
+        ev.iter().any(|(_, w)| w.contains("drained")).then_some(ev)
+    });
+    let base = drain_wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut steps: Vec<(f64, String)> = drained
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(at, what)| {
+            #[allow(clippy::cast_precision_loss)]
+            let at = at.saturating_sub(base) as f64;
+            (at, format!("{first}: {what}"))
+        })
+        .collect();
+    if let Some(c) = left {
+        steps.push((
+            ms(c.at - drain_at),
+            format!("{router}: nexthop {first_gw} gone from the FIB"),
+        ));
+    }
+    steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (at, what) in steps {
+        out(&format!("  {at:>7.0} ms  {what}"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let undrain_at = Instant::now();
+    daemon.undrain(Some(vip)).map_err(|source| LabError::Io {
+        context: format!("{first}: undrain"),
+        source,
+    })?;
+    if let Some(c) = fib.wait_for(undrain_at, Duration::from_secs(10), |c| {
+        c.gateways().contains(&first_gw)
+    }) {
+        out(&format!(
+            "undrained: {first}'s nexthop is back after {:.0} ms",
+            ms(c.at - undrain_at)
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop()?;
+    out(&format!(
+        "load during drain and undrain: {}",
+        report.summary()
+    ));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
