@@ -266,8 +266,16 @@ fn wait_gateways(
         })
 }
 
+/// The tests of this file measure timing: one lab at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn anycast_frr() {
+    let _one_lab_at_a_time = serial();
     let total = Instant::now();
     let mut lab = up();
     let cast = Cast::of(&lab).expect("cast");
@@ -665,4 +673,49 @@ fn anycast_frr() {
         changes.len(),
         total.elapsed().as_secs_f64()
     );
+}
+
+/// The README's main command (`anycastd lab demo` on this topology) shows
+/// the spread, a health failure's timeline in causal order and a drain.
+#[test]
+fn demo_shows_spread_timeline_and_drain() {
+    let _one_lab_at_a_time = serial();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(FILE);
+    let out = anycastd(&["lab", "demo", file.to_str().expect("path")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("route to 192.0.2.10 has 3 nexthops"),
+        "{text}"
+    );
+    let spread = text
+        .lines()
+        .find(|l| l.starts_with("300 requests from c1:"))
+        .unwrap_or_else(|| panic!("no spread line: {text}"));
+    assert!(spread.contains("300 ok") && spread.contains("d1=") && spread.contains("d3="));
+    // The timeline's lines, in the order printed (sorted by time).
+    let at = |needle: &str| {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in the demo's output:\n{text}"))
+    };
+    let verdict = at("d2: service web: server 192.0.2.10 check 0 down");
+    let withdrawn = at("d2: VIP 192.0.2.10 withdrawn");
+    let lsa = at("d2: Router-LSA without the VIP sent to r1");
+    let fib = at("r1: nexthop 198.18.0.12 gone from the FIB");
+    assert!(
+        verdict <= withdrawn && withdrawn <= lsa && lsa < fib,
+        "{text}"
+    );
+    assert!(text.contains("its nexthop returned after"), "{text}");
+    assert!(text.contains("d1: VIP 192.0.2.10 drained"), "{text}");
+    assert!(text.contains("d1's nexthop is back after"), "{text}");
+    assert!(text.contains("is down"), "{text}");
 }

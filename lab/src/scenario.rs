@@ -805,11 +805,15 @@ pub fn anycast_demo(lab: &mut Lab, out: &mut dyn FnMut(&str)) -> Result<(), LabE
     let since_ms = stop_wall
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let mut timeline: Vec<(f64, String)> = vec![(0.0, format!("{sick}: HTTP server killed"))];
+    // (ms after the kill, causal rank, what): the director's events have
+    // whole-millisecond stamps, so within one millisecond the causal order
+    // (verdict and withdrawal, LSA sent, FIB) decides.
+    let mut timeline: Vec<(f64, u8, String)> =
+        vec![(0.0, 0, format!("{sick}: HTTP server killed"))];
     for (at, what) in crate::anycastd::events_since(&status, since_ms) {
         let at = i128::try_from(at).unwrap_or(0) - i128::try_from(since_ms).unwrap_or(0);
         #[allow(clippy::cast_precision_loss)]
-        timeline.push((at as f64, format!("{sick}: {what}")));
+        timeline.push((at as f64, 1, format!("{sick}: {what}")));
     }
     let log = std::fs::read_to_string(lab.anycastd(&sick).log_path()).unwrap_or_default();
     if let Some((at, line)) =
@@ -821,20 +825,23 @@ pub fn anycast_demo(lab: &mut Lab, out: &mut dyn FnMut(&str)) -> Result<(), LabE
             .trim();
         timeline.push((
             wall_ms(stop_wall, *at),
+            2,
             format!("{sick}: Router-LSA without the VIP sent to {router} ({what})"),
         ));
     }
     timeline.push((
         ms(gone.at - stop_at),
+        3,
         format!(
             "{router}: nexthop {sick_gw} gone from the FIB (seen between {:.0} and {:.0} ms)",
             ms(gone.before.saturating_duration_since(stop_at)),
             ms(gone.at - stop_at)
         ),
     ));
-    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    #[allow(clippy::cast_possible_truncation)]
+    timeline.sort_by_key(|(at, rank, _)| (at.round() as i64, *rank));
     out("timeline:");
-    for (at, what) in &timeline {
+    for (at, _, what) in &timeline {
         out(&format!("  {at:>7.0} ms  {what}"));
     }
     std::thread::sleep(Duration::from_millis(500));
