@@ -193,7 +193,7 @@ pub(crate) struct Shutdown {
 #[derive(Debug)]
 pub struct Instance {
     pub(crate) config: Config,
-    start: Instant,
+    pub(crate) start: Instant,
     wall_clock: u32,
     crypto: CryptoSeq,
     dd_seed: u32,
@@ -624,7 +624,7 @@ impl Instance {
         self.dd_seed
     }
 
-    fn wall_now(&self, now: Instant) -> u32 {
+    pub(crate) fn wall_now(&self, now: Instant) -> u32 {
         let secs = now.saturating_duration_since(self.start).as_secs();
         self.wall_clock
             .saturating_add(u32::try_from(secs).unwrap_or(u32::MAX))

@@ -27,6 +27,7 @@ use crate::interface::{IsmState, NetworkType};
 use crate::lsa::{
     Lsa, LsaBody, LsaHeader, LsaKey, LsaType, NetworkLsa, Options, RouterFlags, RouterLink,
     RouterLinkType, RouterLsa, INITIAL_SEQUENCE_NUMBER, MAX_AGE, MAX_SEQUENCE_NUMBER,
+    MIN_LS_ARRIVAL,
 };
 use crate::neighbor::NsmState;
 
@@ -53,6 +54,10 @@ pub(crate) struct SelfOrig {
     pub(crate) last_out: Option<Instant>,
     /// When pacing allows the next instance, if one is waiting.
     pub(crate) retry_at: Option<Instant>,
+    /// A neighbour sent us a flushed (MaxAge) copy from a previous life:
+    /// it installed that copy moments ago, and would discard (RFC 2328 13
+    /// step 5a) an instance arriving before this time.
+    pub(crate) min_arrival_until: Option<Instant>,
     /// LSRefreshTime has passed: originate again even if unchanged.
     pub(crate) refresh: bool,
     /// Instances (and flushes) originated, for tests and statistics.
@@ -89,9 +94,25 @@ impl Instance {
     /// flooding. The next [`Instance::run_origination`] supersedes it with
     /// a higher sequence number (or flushes it if we no longer originate
     /// it), without waiting for pacing.
-    pub(crate) fn self_lsa_received(&mut self, area_id: Ipv4Addr, key: LsaKey) {
+    ///
+    /// Its sequence number is remembered: a MaxAge copy may leave our
+    /// database before we originate, and starting again from our own last
+    /// number would send instances the neighbour still holds as older, one
+    /// MinLSInterval apart, until they pass its copy.
+    pub(crate) fn self_lsa_received(
+        &mut self,
+        now: Instant,
+        area_id: Ipv4Addr,
+        key: LsaKey,
+        received: &LsaHeader,
+    ) {
         if let Some(area) = self.areas.get_mut(&area_id) {
-            area.self_orig.entry(key).or_default();
+            let so = area.self_orig.entry(key).or_default();
+            so.last_seq = Some(so.last_seq.map_or(received.seq, |s| s.max(received.seq)));
+            if received.is_max_age() {
+                so.min_arrival_until =
+                    now.checked_add(Duration::from_secs(u64::from(MIN_LS_ARRIVAL)));
+            }
         }
     }
 
@@ -266,6 +287,7 @@ impl Instance {
     fn originate_one(&mut self, now: Instant, area_id: Ipv4Addr, key: LsaKey) {
         let desired = self.desired(area_id, &key, now);
         let min_interval = self.config.min_ls_interval;
+        let wall_now = self.wall_now(now);
         let Some(area) = self.areas.get_mut(&area_id) else {
             return;
         };
@@ -301,6 +323,27 @@ impl Instance {
                     so.retry_at = Some(t);
                     return;
                 }
+                // A flushed copy of ours held by a neighbour (we restarted
+                // right after flushing) was installed there at most just
+                // before it reached us: an instance sent within MinLSArrival
+                // of that would be discarded and come back only after
+                // RxmtInterval.
+                if let Some(t) = so.min_arrival_until.filter(|t| *t > now) {
+                    so.retry_at = Some(t);
+                    return;
+                }
+                // Our previous life may have flushed this LSA just before we
+                // started (a service restart): the neighbours installed that
+                // flush less than MinLSArrival before our first instance
+                // would arrive, and would discard it.
+                let life_gate = self
+                    .start
+                    .checked_add(Duration::from_secs(u64::from(MIN_LS_ARRIVAL)))
+                    .filter(|t| *t > now && so.originated == 0);
+                if let Some(t) = life_gate {
+                    so.retry_at = Some(t);
+                    return;
+                }
                 // 12.1.6: one more than anything seen; at
                 // MaxSequenceNumber flush first, then start over.
                 let base = match (db.map(|(h, ..)| h.seq), so.last_seq) {
@@ -308,6 +351,13 @@ impl Instance {
                     (a, b) => a.or(b),
                 };
                 let seq = match base {
+                    // The first instance of this life starts from the wall
+                    // clock, so it outnumbers what a previous life left in
+                    // the neighbours' databases (those advanced at most one
+                    // per MinLSInterval, i.e. per second) and is taken at
+                    // once instead of after a round of 13.4 (their copy sent
+                    // back, ours re-originated above it).
+                    None if so.originated == 0 => first_sequence_number(wall_now),
                     None => INITIAL_SEQUENCE_NUMBER,
                     Some(MAX_SEQUENCE_NUMBER) => {
                         // Once the flushed copy is gone everywhere, the
@@ -414,5 +464,38 @@ impl Instance {
         }
         consider(self.stub_router_until);
         t
+    }
+}
+
+/// 2020-01-01T00:00:00Z: first sequence numbers count seconds from here.
+const SEQUENCE_EPOCH: u32 = 1_577_836_800;
+
+/// The LS sequence number of the first instance of an LSA in this life:
+/// InitialSequenceNumber plus the seconds since [`SEQUENCE_EPOCH`] (the
+/// space lasts 136 years; a clock before the epoch gives the initial one).
+pub(crate) fn first_sequence_number(wall_clock_unix_secs: u32) -> i32 {
+    let secs = wall_clock_unix_secs.saturating_sub(SEQUENCE_EPOCH);
+    // Keep clear of MaxSequenceNumber, which would force a wrap at once.
+    let room = MAX_SEQUENCE_NUMBER.abs_diff(INITIAL_SEQUENCE_NUMBER) - 1;
+    INITIAL_SEQUENCE_NUMBER.wrapping_add_unsigned(secs.min(room))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sequence_numbers_follow_the_wall_clock() {
+        assert_eq!(first_sequence_number(0), INITIAL_SEQUENCE_NUMBER);
+        assert_eq!(
+            first_sequence_number(SEQUENCE_EPOCH),
+            INITIAL_SEQUENCE_NUMBER
+        );
+        let a = first_sequence_number(1_795_351_205);
+        let b = first_sequence_number(1_795_351_206);
+        assert_eq!(b, a + 1);
+        assert!(a > INITIAL_SEQUENCE_NUMBER && a < 0);
+        // The far future stays below MaxSequenceNumber.
+        assert!(first_sequence_number(u32::MAX) < MAX_SEQUENCE_NUMBER);
     }
 }
