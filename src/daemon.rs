@@ -439,9 +439,9 @@ fn service_labels(s: &Service) -> Labels {
     vec![("service", s.name.clone()), ("vip", s.vip.to_string())]
 }
 
-/// TCP sockets with local address `vip:port` that carry a connection
-/// (any state but LISTEN, TIME_WAIT and CLOSE), from /proc/net/tcp of
-/// this network namespace.
+/// TCP sockets with local address `vip:port` whose connection may still
+/// carry traffic (established, being set up, or closed by the client
+/// only), from /proc/net/tcp of this network namespace.
 fn tcp_connections(vip: Ipv4Addr, port: u16) -> usize {
     let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(vip.octets()), port);
     let Ok(text) = std::fs::read_to_string("/proc/net/tcp") else {
@@ -464,8 +464,13 @@ fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
             // A connection from this node to its own VIP (its health
             // check) is not traffic to drain.
             let own = remote.split(':').next() == local.split(':').next();
-            // 06 TIME_WAIT, 07 CLOSE, 0A LISTEN
-            addr.eq_ignore_ascii_case(local) && !own && !matches!(state, "06" | "07" | "0A")
+            // Connections that may still carry a request or its answer:
+            // 01 ESTABLISHED, 03 SYN_RECV, 08 CLOSE_WAIT. Not those this
+            // side has closed (04/05 FIN_WAIT, 09 LAST_ACK, 0B CLOSING,
+            // 06 TIME_WAIT, 07 CLOSE): their answer is sent, and when the
+            // router has moved the client's flow elsewhere their last ACK
+            // never comes, so they would hold a drain until its deadline.
+            addr.eq_ignore_ascii_case(local) && !own && matches!(state, "01" | "03" | "08")
         })
         .count()
 }
@@ -663,6 +668,8 @@ mod tests {
    3: 0A0200C0:0050 0100A8C0:C352 08 00000000:00000000 00:00000000 00000000     0        0 3
    4: 0A0200C0:01BB 0100A8C0:C353 01 00000000:00000000 00:00000000 00000000     0        0 4
    5: 0A0200C0:0050 0A0200C0:C354 01 00000000:00000000 00:00000000 00000000     0        0 5
+   6: 0A0200C0:0050 0100A8C0:C355 05 00000000:00000000 00:00000000 00000000     0        0 6
+   7: 0A0200C0:0050 0100A8C0:C356 04 00000000:00000000 00:00000000 00000000     0        0 7
 ";
         let vip: Ipv4Addr = "192.0.2.10".parse().expect("ip");
         let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(vip.octets()), 80);
