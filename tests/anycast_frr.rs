@@ -266,6 +266,22 @@ fn wait_gateways(
         })
 }
 
+/// A director stopped by SIGTERM leaves in about a second (drain, flush
+/// acknowledged, last Hello), and started again its route returns without
+/// waiting for a retransmission (RxmtInterval is FRR's default 5 s here):
+/// the router still holds our flushed Router-LSA, so the new instance must
+/// outnumber it and arrive after the router's MinLSArrival.
+fn assert_quick_return(d: &str, exited: Duration, back: Duration) {
+    assert!(
+        exited < Duration::from_secs(3),
+        "{d}: the daemon took {exited:?} to exit after SIGTERM"
+    );
+    assert!(
+        back < Duration::from_secs(3),
+        "{d}: its route returned {back:?} after the restart"
+    );
+}
+
 /// The tests of this file measure timing: one lab at a time.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -529,6 +545,7 @@ fn anycast_frr() {
         ms(back.at - restart_at),
         step.elapsed().as_secs_f64()
     );
+    assert_quick_return("d3", exited, back.at - restart_at);
 
     // c3. Rolling restart of every director's anycastd under load.
     let step = Instant::now();
@@ -565,6 +582,7 @@ fn anycast_frr() {
             ms(exited),
             ms(back.at - t1)
         );
+        assert_quick_return(&d, exited, back.at - t1);
     }
     std::thread::sleep(Duration::from_millis(300));
     let report = load.stop().expect("load report");
