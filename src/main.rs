@@ -11,6 +11,7 @@ mod metrics;
 mod operate;
 mod service;
 mod show;
+mod vip;
 
 use std::path::PathBuf;
 
@@ -25,6 +26,21 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum RealserverAction {
+    /// Put each VIP on lo as a /32 and set arp_ignore = 1, arp_announce = 2
+    /// (all, default, lo); idempotent, prints what changed.
+    Setup {
+        #[arg(long = "vip", required = true)]
+        vips: Vec<std::net::Ipv4Addr>,
+    },
+    /// Remove each VIP from lo; once none is left, ARP settings back to 0.
+    Teardown {
+        #[arg(long = "vip", required = true)]
+        vips: Vec<std::net::Ipv4Addr>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,6 +107,11 @@ enum Command {
         #[arg(long, global = true, default_value = config::DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
     },
+    /// The real-server side of direct routing: VIPs on lo, ARP kept quiet.
+    Realserver {
+        #[command(subcommand)]
+        action: RealserverAction,
+    },
     /// Network-namespace lab topologies (FRR/BIRD routers, directors, servers, clients).
     Lab {
         #[command(subcommand)]
@@ -137,6 +158,12 @@ fn main() {
         Command::Show { what, json, socket } => show::show(&socket, what, json),
         Command::Vip { action, socket } => show::vip(&socket, action),
         Command::Lab { command } => cli_lab::run(command),
+        Command::Realserver { action } => match action {
+            RealserverAction::Setup { vips } => vip::block_on(vip::realserver_setup(&vips)),
+            RealserverAction::Teardown { vips } => vip::block_on(vip::realserver_teardown(&vips)),
+        }
+        .map(|changes| println!("{changes}"))
+        .map_err(anyhow::Error::from),
     };
     if let Err(e) = result {
         eprintln!("anycastd: {e:#}");
