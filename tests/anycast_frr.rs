@@ -195,35 +195,19 @@ fn assert_no_failures(step: &str, report: &LoadReport, fib: &FibWatch, origin: I
     );
 }
 
-/// Seconds since midnight of a log line's RFC 3339 timestamp
-/// (`2026-01-01T08:04:45.657130Z ...`), ANSI colours stripped.
-fn log_time(line: &str) -> Option<f64> {
-    let t = line.split_once('T')?.1.split_once('Z')?.0;
-    let mut f = t.split(':');
-    let (h, m, s) = (f.next()?, f.next()?, f.next()?);
-    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
-}
-
 /// A stopped director's last shutdown, from its log: when (after the
 /// SIGTERM) the drain finished and why, and when the speaker's shutdown
 /// (flush, last Hello) ended.
 fn shutdown_story(lab: &Lab, node: &str) -> String {
     let text = std::fs::read_to_string(lab.anycastd(node).log_path()).unwrap_or_default();
-    let mut clean = String::with_capacity(text.len());
-    let mut esc = false;
-    for c in text.chars() {
-        match (esc, c) {
-            (false, '\u{1b}') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, c) => clean.push(c),
-        }
-    }
+    let clean = lab::anycastd::strip_ansi(&text);
     let lines: Vec<&str> = clean.lines().collect();
     let Some(start) = lines.iter().rposition(|l| l.contains("SIGTERM: draining")) else {
         return "no SIGTERM in the log".into();
     };
-    let t0 = log_time(lines[start]).unwrap_or(0.0);
+    let Some(t0) = lab::anycastd::log_time(lines[start]) else {
+        return "no time stamp on the SIGTERM line".into();
+    };
     let mut out = Vec::new();
     for l in &lines[start..] {
         let what = if let Some((_, why)) = l.split_once("drained: ") {
@@ -235,8 +219,9 @@ fn shutdown_story(lab: &Lab, node: &str) -> String {
         } else {
             continue;
         };
-        if let Some(t) = log_time(l) {
-            out.push(format!("{what} +{:.0} ms", (t - t0) * 1000.0));
+        if let Some(t) = lab::anycastd::log_time(l) {
+            let after = t.duration_since(t0).unwrap_or_default();
+            out.push(format!("{what} +{:.0} ms", ms(after)));
         }
         if what == "speaker down" {
             break;

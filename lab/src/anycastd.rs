@@ -266,7 +266,7 @@ pub fn log_lines_since(text: &str, since: SystemTime, needle: &str) -> Vec<(Syst
     let mut out = Vec::new();
     for line in text.lines().filter(|l| l.contains(needle)) {
         let clean = strip_ansi(line);
-        let Some(at) = clean.split_whitespace().next().and_then(parse_utc) else {
+        let Some(at) = log_time(&clean) else {
             continue;
         };
         if at >= since {
@@ -276,10 +276,16 @@ pub fn log_lines_since(text: &str, since: SystemTime, needle: &str) -> Vec<(Syst
     out
 }
 
-fn strip_ansi(line: &str) -> String {
-    let mut clean = String::with_capacity(line.len());
+/// The time stamp that starts a log line (ANSI colours removed first).
+pub fn log_time(line: &str) -> Option<SystemTime> {
+    line.split_whitespace().next().and_then(parse_utc)
+}
+
+/// `text` without ANSI colour sequences (tracing colours its output).
+pub fn strip_ansi(text: &str) -> String {
+    let mut clean = String::with_capacity(text.len());
     let mut esc = false;
-    for c in line.chars() {
+    for c in text.chars() {
         match (esc, c) {
             (false, '\u{1b}') => esc = true,
             (true, 'm') => esc = false,

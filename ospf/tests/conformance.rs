@@ -18,16 +18,18 @@ use ospf::instance::{
     MAX_LINK_METRIC,
 };
 use ospf::lsa::{
-    ExternalLsa, Lsa, LsaBody, LsaHeader, LsaKey, LsaType, Options, RawLsa, RouterLink,
-    RouterLinkType, RouterLsa, INITIAL_SEQUENCE_NUMBER, LS_REFRESH_TIME, MAX_SEQUENCE_NUMBER,
+    Lsa, LsaBody, LsaHeader, LsaKey, LsaType, Options, RouterLink, RouterLinkType, RouterLsa,
+    INITIAL_SEQUENCE_NUMBER, LS_REFRESH_TIME, MAX_SEQUENCE_NUMBER,
 };
 use ospf::packet::{
-    DatabaseDescription, DdFlags, Hello, LinkStateUpdate, Packet, PacketBody, ALL_D_ROUTERS,
-    ALL_SPF_ROUTERS, AUTYPE_CRYPTOGRAPHIC, AUTYPE_NULL,
+    LinkStateUpdate, Packet, PacketBody, ALL_D_ROUTERS, ALL_SPF_ROUTERS, AUTYPE_CRYPTOGRAPHIC,
+    AUTYPE_NULL,
 };
 
 const BACKBONE: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
 const WALL_CLOCK: u32 = 1_700_000_000;
+mod common;
+
 const LATENCY: Duration = Duration::from_millis(1);
 
 fn ip(s: &str) -> Ipv4Addr {
@@ -1369,32 +1371,6 @@ fn older_instance_received_is_answered_with_ours() {
 
 // ---- a large database from a scripted neighbour ------------------------------------
 
-fn external(i: usize, adv: Ipv4Addr) -> RawLsa {
-    let [_, _, hi, lo] = u32::try_from(i).unwrap().to_be_bytes();
-    Lsa {
-        header: LsaHeader {
-            age: 1,
-            options: Options::E,
-            lsa_type: LsaType::AS_EXTERNAL,
-            link_state_id: Ipv4Addr::new(20, hi, lo, 0),
-            advertising_router: adv,
-            seq: INITIAL_SEQUENCE_NUMBER,
-            checksum: 0,
-            length: 0,
-        },
-        body: LsaBody::AsExternal(ExternalLsa {
-            network_mask: ip("255.255.255.0"),
-            e_bit: true,
-            metric: 20,
-            forwarding_address: Ipv4Addr::UNSPECIFIED,
-            external_route_tag: 0,
-            tos: vec![],
-        }),
-    }
-    .to_raw()
-    .unwrap()
-}
-
 /// A neighbour written out by hand (a slave with a lower router ID, as a
 /// redistributing router would be): it answers Database Description
 /// packets with its headers and Link State Requests with updates of at
@@ -1403,7 +1379,6 @@ fn external(i: usize, adv: Ipv4Addr) -> RawLsa {
 fn large_database_loads_without_waiting_for_retransmissions() {
     const N: usize = 20_000;
     let peer_id = ip("9.9.9.9");
-    let peer_addr = ip("198.18.1.1");
     let base = Instant::now();
     let mut a = Instance::new(
         Config {
@@ -1414,40 +1389,12 @@ fn large_database_loads_without_waiting_for_retransmissions() {
         WALL_CLOCK,
     );
     a.add_interface(base, p2p_cfg("a0", 1, "198.18.1.0"));
-    let lsas: std::collections::BTreeMap<LsaKey, RawLsa> = (0..N)
-        .map(|i| {
-            let l = external(i, peer_id);
-            (l.header().key(), l)
-        })
+    let lsas = (0..N)
+        .map(|i| common::external(i, peer_id, ip("255.255.255.255"), INITIAL_SEQUENCE_NUMBER))
         .collect();
-    let headers: Vec<LsaHeader> = lsas.values().map(|l| *l.header()).collect();
-    let packet = |body| {
-        Packet {
-            router_id: peer_id,
-            area_id: BACKBONE,
-            autype: AUTYPE_NULL,
-            auth_data: [0; 8],
-            body,
-        }
-        .encode()
-        .unwrap()
-    };
-    let mut queue: Vec<(Instant, bytes::BytesMut)> = vec![(
-        base + LATENCY,
-        packet(PacketBody::Hello(Hello {
-            network_mask: Ipv4Addr::UNSPECIFIED,
-            hello_interval: 10,
-            options: Options::E,
-            router_priority: 1,
-            router_dead_interval: 40,
-            designated_router: Ipv4Addr::UNSPECIFIED,
-            backup_designated_router: Ipv4Addr::UNSPECIFIED,
-            neighbors: vec![ip("10.0.0.1")],
-        })),
-    )];
+    let mut peer = common::SlavePeer::new(peer_id, BACKBONE, ip("198.18.1.1"), lsas);
+    peer.hello(base, ip("10.0.0.1"));
     let mut now = base;
-    let mut next_header = 0usize;
-    let mut last_dd: Option<(u32, bytes::BytesMut)> = None;
     let mut lsus_sent = 0usize;
     let mut lsr_packets = 0usize;
     let mut requested_entries = 0usize;
@@ -1456,70 +1403,20 @@ fn large_database_loads_without_waiting_for_retransmissions() {
     let full_at = loop {
         // A's output, answered by the peer.
         while let Some(t) = a.poll_transmit() {
-            let p = Packet::decode(&t.bytes).unwrap();
-            match p.body {
-                PacketBody::DatabaseDescription(dd) => {
-                    if dd.flags.contains(DdFlags::I) {
-                        // A is master (higher router ID): answer as slave.
-                        next_header = 0;
-                    } else if last_dd
-                        .as_ref()
-                        .is_some_and(|(s, _)| *s == dd.dd_sequence_number)
-                    {
-                        let (_, bytes) = last_dd.clone().unwrap();
-                        queue.push((now + LATENCY, bytes));
-                        continue;
-                    }
-                    let chunk: Vec<LsaHeader> =
-                        headers.iter().skip(next_header).take(70).copied().collect();
-                    next_header += chunk.len();
-                    let mut flags = DdFlags::empty();
-                    flags.set(DdFlags::M, next_header < headers.len());
-                    let reply = packet(PacketBody::DatabaseDescription(DatabaseDescription {
-                        interface_mtu: 1500,
-                        options: Options::E,
-                        flags,
-                        dd_sequence_number: dd.dd_sequence_number,
-                        lsa_headers: chunk,
-                    }));
-                    last_dd = Some((dd.dd_sequence_number, reply.clone()));
-                    queue.push((now + LATENCY, reply));
+            if let PacketBody::LinkStateRequest(r) = Packet::decode(&t.bytes).unwrap().body {
+                lsr_packets += 1;
+                requested_entries += r.entries.len();
+                if let Some(prev) = last_lsr {
+                    max_lsr_gap = max_lsr_gap.max(now - prev);
                 }
-                PacketBody::LinkStateRequest(r) => {
-                    lsr_packets += 1;
-                    requested_entries += r.entries.len();
-                    if let Some(prev) = last_lsr {
-                        max_lsr_gap = max_lsr_gap.max(now - prev);
-                    }
-                    last_lsr = Some(now);
-                    let mut batch: Vec<RawLsa> = Vec::new();
-                    let mut used = 0;
-                    let mut flush =
-                        |batch: &mut Vec<RawLsa>, queue: &mut Vec<(Instant, bytes::BytesMut)>| {
-                            lsus_sent += 1;
-                            let lsas = std::mem::take(batch);
-                            // The third update is lost.
-                            if lsus_sent != 3 {
-                                queue.push((
-                                    now + LATENCY,
-                                    packet(PacketBody::LinkStateUpdate(LinkStateUpdate { lsas })),
-                                ));
-                            }
-                        };
-                    for e in &r.entries {
-                        let l = lsas[&e.key().unwrap()].clone();
-                        if used + l.as_bytes().len() > 1400 {
-                            flush(&mut batch, &mut queue);
-                            used = 0;
-                        }
-                        used += l.as_bytes().len();
-                        batch.push(l);
-                    }
-                    if !batch.is_empty() {
-                        flush(&mut batch, &mut queue);
-                    }
+                last_lsr = Some(now);
+            }
+            for update in peer.answer(now, &t.bytes, 1400) {
+                lsus_sent += 1;
+                // The third update is lost.
+                if lsus_sent != 3 {
+                    peer.queue.push((now + LATENCY, update));
                 }
-                _ => {}
             }
         }
         if a.neighbors(now)
@@ -1528,22 +1425,7 @@ fn large_database_loads_without_waiting_for_retransmissions() {
         {
             break now - base;
         }
-        let next_packet = queue.iter().map(|(t, _)| *t).min();
-        let next = [next_packet, a.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap();
-        assert!(next - base < secs(60.0), "not Full after a minute");
-        now = next;
-        let (due, later): (Vec<_>, Vec<_>) = queue.drain(..).partition(|(t, _)| *t <= now);
-        queue = later;
-        for (_, bytes) in due {
-            a.handle_packet(now, 1, peer_addr, ALL_SPF_ROUTERS, &bytes);
-        }
-        if a.poll_timeout().is_some_and(|t| t <= now) {
-            a.handle_timeout(now);
-        }
+        peer.step(&mut a, &mut now, base, secs(60.0));
     };
     let db = a.database(now);
     assert_eq!(

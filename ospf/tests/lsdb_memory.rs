@@ -10,18 +10,11 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ospf::instance::{Config, Instance, InterfaceConfig, NetworkType, NsmState};
-use ospf::lsa::{
-    ExternalLsa, Lsa, LsaBody, LsaHeader, LsaKey, LsaType, Options, RawLsa, INITIAL_SEQUENCE_NUMBER,
-};
-use ospf::packet::{
-    DatabaseDescription, DdFlags, Hello, LinkStateUpdate, Packet, PacketBody, ALL_SPF_ROUTERS,
-    AUTYPE_NULL,
-};
+use ospf::lsa::{RawLsa, INITIAL_SEQUENCE_NUMBER};
 
 struct Counting;
 
@@ -88,79 +81,25 @@ fn peak() -> i64 {
     PEAK.with(Cell::get)
 }
 
-const LATENCY: Duration = Duration::from_millis(1);
+mod common;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
-}
-
-/// The `i`th AS-external LSA of `adv`: 36 bytes, as FRR redistributes a
-/// static route.
-fn external(i: usize, adv: Ipv4Addr) -> RawLsa {
-    let [_, b, c, d] = u32::try_from(i).unwrap().to_be_bytes();
-    Lsa {
-        header: LsaHeader {
-            age: 1,
-            options: Options::E,
-            lsa_type: LsaType::AS_EXTERNAL,
-            link_state_id: Ipv4Addr::new(198, b.wrapping_add(19), c, d),
-            advertising_router: adv,
-            seq: INITIAL_SEQUENCE_NUMBER,
-            checksum: 0,
-            length: 0,
-        },
-        body: LsaBody::AsExternal(ExternalLsa {
-            network_mask: ip("255.255.255.255"),
-            e_bit: true,
-            metric: 20,
-            forwarding_address: Ipv4Addr::UNSPECIFIED,
-            external_route_tag: 0,
-            tos: vec![],
-        }),
-    }
-    .to_raw()
-    .unwrap()
 }
 
 /// Heap in use after loading `n` LSAs (bytes, glibc chunks), minus the
 /// heap before, and the peak on top of the heap before.
 fn load(n: usize) -> (i64, i64) {
     let peer_id = ip("9.9.9.9");
-    let peer_addr = ip("198.18.1.1");
     let me = ip("10.0.0.1");
     let base = Instant::now();
-    let lsas: BTreeMap<LsaKey, RawLsa> = (0..n)
-        .map(|i| {
-            let l = external(i, peer_id);
-            (l.header().key(), l)
-        })
+    let lsas: Vec<RawLsa> = (0..n)
+        .map(|i| common::external(i, peer_id, ip("255.255.255.255"), INITIAL_SEQUENCE_NUMBER))
         .collect();
-    let headers: Vec<LsaHeader> = lsas.values().map(|l| *l.header()).collect();
     // The first clone of a `Bytes` allocates its shared part: do it now,
     // outside the measurement.
-    drop(lsas.values().cloned().collect::<Vec<_>>());
-    let packet = |body| {
-        Packet {
-            router_id: peer_id,
-            area_id: Ipv4Addr::UNSPECIFIED,
-            autype: AUTYPE_NULL,
-            auth_data: [0; 8],
-            body,
-        }
-        .encode()
-        .unwrap()
-    };
-    let hello = packet(PacketBody::Hello(Hello {
-        network_mask: Ipv4Addr::UNSPECIFIED,
-        hello_interval: 10,
-        options: Options::E,
-        router_priority: 1,
-        router_dead_interval: 40,
-        designated_router: Ipv4Addr::UNSPECIFIED,
-        backup_designated_router: Ipv4Addr::UNSPECIFIED,
-        neighbors: vec![me],
-    }));
-    let mut queue: Vec<(Instant, bytes::BytesMut)> = Vec::with_capacity(1024);
+    drop(lsas.to_vec());
+    let mut peer = common::SlavePeer::new(peer_id, Ipv4Addr::UNSPECIFIED, ip("198.18.1.1"), lsas);
     let mut a = Instance::new(
         Config {
             router_id: me,
@@ -174,101 +113,23 @@ fn load(n: usize) -> (i64, i64) {
     a.add_interface(base, cfg);
     let before = live();
     reset_peak();
-    queue.push((base + LATENCY, hello));
+    peer.hello(base, me);
     let mut now = base;
-    let mut next_header = 0usize;
-    let mut last_dd: Option<(u32, bytes::BytesMut)> = None;
     loop {
         while let Some(t) = a.poll_transmit() {
-            let p = Packet::decode(&t.bytes).unwrap();
-            match p.body {
-                PacketBody::DatabaseDescription(dd) => {
-                    if dd.flags.contains(DdFlags::I) {
-                        next_header = 0;
-                    } else if last_dd
-                        .as_ref()
-                        .is_some_and(|(s, _)| *s == dd.dd_sequence_number)
-                    {
-                        let (_, bytes) = last_dd.clone().unwrap();
-                        queue.push((now + LATENCY, bytes));
-                        continue;
-                    }
-                    let chunk: Vec<LsaHeader> =
-                        headers.iter().skip(next_header).take(70).copied().collect();
-                    next_header += chunk.len();
-                    let mut flags = DdFlags::empty();
-                    flags.set(DdFlags::M, next_header < headers.len());
-                    let reply = packet(PacketBody::DatabaseDescription(DatabaseDescription {
-                        interface_mtu: 1500,
-                        options: Options::E,
-                        flags,
-                        dd_sequence_number: dd.dd_sequence_number,
-                        lsa_headers: chunk,
-                    }));
-                    last_dd = Some((dd.dd_sequence_number, reply.clone()));
-                    queue.push((now + LATENCY, reply));
-                }
-                PacketBody::LinkStateRequest(r) => {
-                    // Updates of at most 1476 bytes, as from a 1500-byte
-                    // MTU.
-                    let mut batch: Vec<RawLsa> = Vec::new();
-                    let mut used = 0;
-                    for e in &r.entries {
-                        let l = lsas[&e.key().unwrap()].clone();
-                        if used + l.as_bytes().len() > 1476 - 28 {
-                            let lsas = std::mem::take(&mut batch);
-                            queue.push((
-                                now + LATENCY,
-                                packet(PacketBody::LinkStateUpdate(LinkStateUpdate { lsas })),
-                            ));
-                            used = 0;
-                        }
-                        used += l.as_bytes().len();
-                        batch.push(l);
-                    }
-                    if !batch.is_empty() {
-                        queue.push((
-                            now + LATENCY,
-                            packet(PacketBody::LinkStateUpdate(LinkStateUpdate { lsas: batch })),
-                        ));
-                    }
-                }
-                _ => {}
+            // Updates of at most 1476 bytes, as from a 1500-byte MTU.
+            for update in peer.answer(now, &t.bytes, 1476 - 28) {
+                peer.queue.push((now + common::LATENCY, update));
             }
         }
-        if queue.is_empty()
+        if peer.queue.is_empty()
             && a.neighbors(now)
                 .first()
                 .is_some_and(|n| n.state == NsmState::Full)
         {
             break;
         }
-        let next_packet = queue.iter().map(|(t, _)| *t).min();
-        let next = [next_packet, a.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap();
-        assert!(
-            next - base < Duration::from_secs(60),
-            "not Full after a minute"
-        );
-        now = next;
-        let mut due = Vec::new();
-        queue.retain(|(t, b)| {
-            if *t <= now {
-                due.push(b.clone());
-                false
-            } else {
-                true
-            }
-        });
-        for bytes in due {
-            a.handle_packet(now, 1, peer_addr, ALL_SPF_ROUTERS, &bytes);
-        }
-        if a.poll_timeout().is_some_and(|t| t <= now) {
-            a.handle_timeout(now);
-        }
+        peer.step(&mut a, &mut now, base, Duration::from_secs(60));
     }
     // Let the delayed acknowledgements go.
     let settle = now + Duration::from_secs(2);
@@ -280,8 +141,7 @@ fn load(n: usize) -> (i64, i64) {
     let after = live();
     let peak = peak();
     assert!(a.database(now).len() > n, "every LSA loaded");
-    drop(queue);
-    drop(last_dd);
+    drop(peer);
     drop(a);
     assert!(live() - before < 1024, "the peer's side is not counted");
     (after - before, peak - before)
