@@ -2,3 +2,4 @@
 //! protocol codecs and state machines, each usable (and fuzzable) without
 //! the daemon's config or sockets. The `anycastd` binary (src/main.rs)
 //! builds the daemon and CLI on top of them.
+pub mod ipvs;

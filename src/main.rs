@@ -2,6 +2,7 @@
 //! OSPFv2 speaker.
 
 mod bench_checks;
+mod cli_ipvs;
 mod cli_lab;
 mod config;
 mod control;
@@ -107,6 +108,12 @@ enum Command {
         #[arg(long, global = true, default_value = config::DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
     },
+    /// The kernel's IPVS table: show it, reconcile it with a config file,
+    /// benchmark programming it.
+    Ipvs {
+        #[command(subcommand)]
+        command: cli_ipvs::IpvsCommand,
+    },
     /// The real-server side of direct routing: VIPs on lo, ARP kept quiet.
     Realserver {
         #[command(subcommand)]
@@ -158,6 +165,7 @@ fn main() {
         Command::Show { what, json, socket } => show::show(&socket, what, json),
         Command::Vip { action, socket } => show::vip(&socket, action),
         Command::Lab { command } => cli_lab::run(command),
+        Command::Ipvs { command } => cli_ipvs::run(command),
         Command::Realserver { action } => match action {
             RealserverAction::Setup { vips } => vip::block_on(vip::realserver_setup(&vips)),
             RealserverAction::Teardown { vips } => vip::block_on(vip::realserver_teardown(&vips)),

@@ -1,0 +1,294 @@
+//! The thin socket layer: a generic netlink socket (neli) carrying the
+//! requests [`wire`](super::wire) encodes, with kernel errors turned into
+//! messages an operator can act on.
+
+use neli::consts::nl::NlmF;
+use neli::consts::socket::NlFamily;
+use neli::err::RouterError;
+use neli::nl::NlPayload;
+use neli::router::synchronous::NlRouter;
+use neli::types::Buffer;
+use neli::utils::Groups;
+
+use super::model::{Dest, Service, ServiceKey};
+use super::wire::{self, cmd};
+
+/// What went wrong talking to the kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum IpvsError {
+    #[error("IPVS is not available on this kernel (no generic netlink family IPVS: load ip_vs)")]
+    NotAvailable,
+    #[error("{what}: permission denied (needs root or CAP_NET_ADMIN)")]
+    PermissionDenied { what: String },
+    #[error("{what}: no such scheduler `{scheduler}` (load ip_vs_{scheduler})")]
+    NoScheduler { what: String, scheduler: String },
+    #[error("{what}: the service exists already")]
+    ServiceExists { what: String },
+    #[error("{what}: the destination exists already")]
+    DestExists { what: String },
+    #[error("{what}: no such service")]
+    NoService { what: String },
+    #[error("{what}: no such destination")]
+    NoDest { what: String },
+    #[error("{what}: {source} (errno {errno})")]
+    Kernel {
+        what: String,
+        errno: i32,
+        source: std::io::Error,
+    },
+    #[error("{what}: netlink: {detail}")]
+    Netlink { what: String, detail: String },
+    #[error("{what}: malformed reply: {source}")]
+    Decode {
+        what: String,
+        source: wire::DecodeError,
+    },
+}
+
+const ENOENT: i32 = 2;
+const ESRCH: i32 = 3;
+const EPERM: i32 = 1;
+const EEXIST: i32 = 17;
+
+/// A connection to the kernel's IPVS over generic netlink.
+pub struct Client {
+    router: NlRouter,
+    family: u16,
+}
+
+impl Client {
+    /// Opens a generic netlink socket and resolves the IPVS family.
+    pub fn connect() -> Result<Client, IpvsError> {
+        let (router, _) =
+            NlRouter::connect(NlFamily::Generic, None, Groups::empty()).map_err(|e| {
+                IpvsError::Netlink {
+                    what: "open a generic netlink socket".into(),
+                    detail: e.to_string(),
+                }
+            })?;
+        let family = router
+            .resolve_genl_family(wire::FAMILY)
+            .map_err(|_| IpvsError::NotAvailable)?;
+        Ok(Client { router, family })
+    }
+
+    /// Sends one request (generic netlink command `command` with
+    /// attributes `attrs`) and returns the attributes of every reply.
+    fn request(
+        &self,
+        what: &dyn Fn() -> String,
+        command: u8,
+        attrs: &[u8],
+        dump: bool,
+        scheduler: Option<&str>,
+    ) -> Result<Vec<Vec<u8>>, IpvsError> {
+        let mut payload = Vec::with_capacity(4 + attrs.len());
+        payload.extend_from_slice(&[command, wire::VERSION, 0, 0]);
+        payload.extend_from_slice(attrs);
+        let flags = if dump { NlmF::DUMP } else { NlmF::ACK };
+        let replies = self
+            .router
+            .send::<u16, Buffer, u16, Buffer>(
+                self.family,
+                flags,
+                NlPayload::Payload(Buffer::from(payload)),
+            )
+            .map_err(|e| classify(what(), e, scheduler))?;
+        let mut out = Vec::new();
+        for reply in replies {
+            let msg = reply.map_err(|e| classify(what(), e, scheduler))?;
+            if let Some(p) = msg.get_payload() {
+                let bytes: &[u8] = p.as_ref();
+                let (_, attrs) = wire::genl_attrs(bytes).map_err(|source| IpvsError::Decode {
+                    what: what(),
+                    source,
+                })?;
+                out.push(attrs.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every virtual service.
+    pub fn services(&self) -> Result<Vec<Service>, IpvsError> {
+        let what = || "list IPVS services".to_string();
+        self.request(&what, cmd::GET_SERVICE, &[], true, None)?
+            .iter()
+            .map(|a| {
+                wire::decode_service(a).map_err(|source| IpvsError::Decode {
+                    what: what(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// The destinations of one service, in the kernel's order.
+    pub fn dests(&self, key: &ServiceKey) -> Result<Vec<Dest>, IpvsError> {
+        let what = || format!("list the destinations of {key}");
+        self.request(
+            &what,
+            cmd::GET_DEST,
+            &wire::service_key_request(key),
+            true,
+            None,
+        )?
+        .iter()
+        .map(|a| {
+            wire::decode_dest(a, key.is_ipv6()).map_err(|source| IpvsError::Decode {
+                what: what(),
+                source,
+            })
+        })
+        .collect()
+    }
+
+    /// Every service with its destinations.
+    pub fn dump(&self) -> Result<Vec<(Service, Vec<Dest>)>, IpvsError> {
+        self.services()?
+            .into_iter()
+            .map(|s| {
+                let d = self.dests(&s.key)?;
+                Ok((s, d))
+            })
+            .collect()
+    }
+
+    pub fn new_service(&self, s: &Service) -> Result<(), IpvsError> {
+        let what = || format!("add service {}", s.key);
+        self.request(
+            &what,
+            cmd::NEW_SERVICE,
+            &wire::service_request(s),
+            false,
+            Some(&s.scheduler),
+        )
+        .map(drop)
+    }
+
+    pub fn set_service(&self, s: &Service) -> Result<(), IpvsError> {
+        let what = || format!("change service {}", s.key);
+        self.request(
+            &what,
+            cmd::SET_SERVICE,
+            &wire::service_request(s),
+            false,
+            Some(&s.scheduler),
+        )
+        .map(drop)
+    }
+
+    pub fn del_service(&self, key: &ServiceKey) -> Result<(), IpvsError> {
+        let what = || format!("delete service {key}");
+        self.request(
+            &what,
+            cmd::DEL_SERVICE,
+            &wire::service_key_request(key),
+            false,
+            None,
+        )
+        .map(drop)
+    }
+
+    pub fn new_dest(&self, key: &ServiceKey, d: &Dest) -> Result<(), IpvsError> {
+        let what = || format!("add destination {} to {key}", d.addr);
+        self.request(
+            &what,
+            cmd::NEW_DEST,
+            &wire::dest_request(key, d),
+            false,
+            None,
+        )
+        .map(drop)
+    }
+
+    pub fn set_dest(&self, key: &ServiceKey, d: &Dest) -> Result<(), IpvsError> {
+        let what = || format!("change destination {} of {key}", d.addr);
+        self.request(
+            &what,
+            cmd::SET_DEST,
+            &wire::dest_request(key, d),
+            false,
+            None,
+        )
+        .map(drop)
+    }
+
+    pub fn del_dest(&self, key: &ServiceKey, d: &Dest) -> Result<(), IpvsError> {
+        let what = || format!("delete destination {} of {key}", d.addr);
+        self.request(
+            &what,
+            cmd::DEL_DEST,
+            &wire::dest_request(key, d),
+            false,
+            None,
+        )
+        .map(drop)
+    }
+
+    /// IPVS version and connection table size.
+    pub fn info(&self) -> Result<(String, u32), IpvsError> {
+        let what = || "read IPVS info".to_string();
+        let replies = self.request(&what, cmd::GET_INFO, &[], false, None)?;
+        let first = replies.first().ok_or_else(|| IpvsError::Netlink {
+            what: what(),
+            detail: "no reply".into(),
+        })?;
+        wire::decode_info(first).map_err(|source| IpvsError::Decode {
+            what: what(),
+            source,
+        })
+    }
+
+    /// Zeroes the counters of every service.
+    pub fn zero(&self) -> Result<(), IpvsError> {
+        self.request(&|| "zero counters".into(), cmd::ZERO, &[], false, None)
+            .map(drop)
+    }
+
+    /// Sets the TCP, TCP FIN and UDP timeouts (seconds; 0 leaves one).
+    pub fn set_timeouts(&self, tcp: u32, tcp_fin: u32, udp: u32) -> Result<(), IpvsError> {
+        self.request(
+            &|| "set timeouts".into(),
+            12, // IPVS_CMD_SET_CONFIG
+            &wire::timeouts_request(tcp, tcp_fin, udp),
+            false,
+            None,
+        )
+        .map(drop)
+    }
+}
+
+fn classify<T: std::fmt::Debug, P: std::fmt::Debug>(
+    what: String,
+    e: RouterError<T, P>,
+    scheduler: Option<&str>,
+) -> IpvsError {
+    match e {
+        RouterError::Nlmsgerr(m) => {
+            let errno = m.error().abs();
+            match (errno, scheduler) {
+                (EPERM, _) => IpvsError::PermissionDenied { what },
+                // NEW/SET_SERVICE: the scheduler module is missing.
+                (ENOENT, Some(s)) => IpvsError::NoScheduler {
+                    what,
+                    scheduler: s.to_string(),
+                },
+                (EEXIST, _) if what.starts_with("add service") => IpvsError::ServiceExists { what },
+                (EEXIST, _) => IpvsError::DestExists { what },
+                (ESRCH, _) => IpvsError::NoService { what },
+                (ENOENT, None) if what.contains("destination") => IpvsError::NoDest { what },
+                (ENOENT, None) => IpvsError::NoService { what },
+                (errno, _) => IpvsError::Kernel {
+                    what,
+                    errno,
+                    source: std::io::Error::from_raw_os_error(errno),
+                },
+            }
+        }
+        e => IpvsError::Netlink {
+            what,
+            detail: e.to_string(),
+        },
+    }
+}
