@@ -116,22 +116,6 @@ pub fn desired(
     Some(Desired::new(service, dests))
 }
 
-/// Applies `ops` in order; the first failure stops it.
-pub fn apply(client: &Client, ops: &[reconcile::Op]) -> Result<(), anycastd::ipvs::IpvsError> {
-    use reconcile::Op;
-    for op in ops {
-        match op {
-            Op::NewService(s) => client.new_service(s)?,
-            Op::SetService(s) => client.set_service(s)?,
-            Op::DelService(k) => client.del_service(k)?,
-            Op::NewDest(k, d) => client.new_dest(k, d)?,
-            Op::SetDest(k, d) => client.set_dest(k, d)?,
-            Op::DelDest(k, d) => client.del_dest(k, d)?,
-        }
-    }
-    Ok(())
-}
-
 fn dest_addr(d: &Dest) -> String {
     match d.addr {
         IpAddr::V4(a) => format!("{a}:{}", d.port),
@@ -171,7 +155,7 @@ pub fn run(cmd: IpvsCommand) -> Result<()> {
                 println!("in sync: nothing to change");
             }
             if !dry_run {
-                apply(&client, &plan.ops)?;
+                client.apply(&plan.ops)?;
             }
             Ok(())
         }
@@ -280,7 +264,7 @@ fn bench(services: u32, servers: u32) -> Result<()> {
     clear(&client)?;
     let t0 = Instant::now();
     let plan = reconcile::plan(&desired, &[], &[], Policy::Repair);
-    apply(&client, &plan.ops)?;
+    client.apply(&plan.ops)?;
     let ours = t0.elapsed();
     let count = client.dump()?.iter().map(|(_, d)| d.len()).sum::<usize>();
     // The same rules for ipvsadm -R.

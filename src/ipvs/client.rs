@@ -11,6 +11,7 @@ use neli::types::Buffer;
 use neli::utils::Groups;
 
 use super::model::{Dest, Service, ServiceKey};
+use super::reconcile::Op;
 use super::wire::{self, cmd};
 
 /// What went wrong talking to the kernel.
@@ -73,7 +74,29 @@ impl Client {
     }
 
     /// Sends one request (generic netlink command `command` with
-    /// attributes `attrs`) and returns the attributes of every reply.
+    /// attributes `attrs`) without waiting for its answer.
+    fn submit(
+        &self,
+        what: &dyn Fn() -> String,
+        command: u8,
+        attrs: &[u8],
+        dump: bool,
+        scheduler: Option<&str>,
+    ) -> Result<Replies, IpvsError> {
+        let mut payload = Vec::with_capacity(4 + attrs.len());
+        payload.extend_from_slice(&[command, wire::VERSION, 0, 0]);
+        payload.extend_from_slice(attrs);
+        let flags = if dump { NlmF::DUMP } else { NlmF::ACK };
+        self.router
+            .send::<u16, Buffer, u16, Buffer>(
+                self.family,
+                flags,
+                NlPayload::Payload(Buffer::from(payload)),
+            )
+            .map_err(|e| classify(what(), e, scheduler))
+    }
+
+    /// Sends one request and returns the attributes of every reply.
     fn request(
         &self,
         what: &dyn Fn() -> String,
@@ -82,18 +105,52 @@ impl Client {
         dump: bool,
         scheduler: Option<&str>,
     ) -> Result<Vec<Vec<u8>>, IpvsError> {
-        let mut payload = Vec::with_capacity(4 + attrs.len());
-        payload.extend_from_slice(&[command, wire::VERSION, 0, 0]);
-        payload.extend_from_slice(attrs);
-        let flags = if dump { NlmF::DUMP } else { NlmF::ACK };
-        let replies = self
-            .router
-            .send::<u16, Buffer, u16, Buffer>(
-                self.family,
-                flags,
-                NlPayload::Payload(Buffer::from(payload)),
-            )
-            .map_err(|e| classify(what(), e, scheduler))?;
+        let replies = self.submit(what, command, attrs, dump, scheduler)?;
+        collect(replies, what, scheduler)
+    }
+
+    /// Sends the requests of `ops` (see [`Client::apply`]) up to `window`
+    /// at a time before reading their acknowledgements: a large table is
+    /// programmed without one round trip per rule.
+    pub fn apply_pipelined(&self, ops: &[Request], window: usize) -> Result<(), IpvsError> {
+        for chunk in ops.chunks(window.max(1)) {
+            let mut pending = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                let what = || r.what.clone();
+                pending.push(self.submit(
+                    &what,
+                    r.command,
+                    &r.attrs,
+                    false,
+                    r.scheduler.as_deref(),
+                )?);
+            }
+            for (r, replies) in chunk.iter().zip(pending) {
+                let what = || r.what.clone();
+                collect(replies, &what, r.scheduler.as_deref())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+type Replies = neli::router::synchronous::NlRouterReceiverHandle<u16, Buffer>;
+
+/// One request to send: command, attributes and how to name it in errors.
+pub struct Request {
+    pub command: u8,
+    pub attrs: Vec<u8>,
+    pub what: String,
+    /// For NEW/SET_SERVICE: the scheduler a missing module would be.
+    pub scheduler: Option<String>,
+}
+
+fn collect(
+    replies: Replies,
+    what: &dyn Fn() -> String,
+    scheduler: Option<&str>,
+) -> Result<Vec<Vec<u8>>, IpvsError> {
+    {
         let mut out = Vec::new();
         for reply in replies {
             let msg = reply.map_err(|e| classify(what(), e, scheduler))?;
@@ -108,7 +165,9 @@ impl Client {
         }
         Ok(out)
     }
+}
 
+impl Client {
     /// Every virtual service.
     pub fn services(&self) -> Result<Vec<Service>, IpvsError> {
         let what = || "list IPVS services".to_string();
@@ -290,5 +349,62 @@ fn classify<T: std::fmt::Debug, P: std::fmt::Debug>(
             what,
             detail: e.to_string(),
         },
+    }
+}
+
+/// The request carrying one reconcile operation.
+pub fn request_of(op: &Op) -> Request {
+    let (command, attrs, what, scheduler) = match op {
+        Op::NewService(s) => (
+            cmd::NEW_SERVICE,
+            wire::service_request(s),
+            format!("add service {}", s.key),
+            Some(s.scheduler.clone()),
+        ),
+        Op::SetService(s) => (
+            cmd::SET_SERVICE,
+            wire::service_request(s),
+            format!("change service {}", s.key),
+            Some(s.scheduler.clone()),
+        ),
+        Op::DelService(k) => (
+            cmd::DEL_SERVICE,
+            wire::service_key_request(k),
+            format!("delete service {k}"),
+            None,
+        ),
+        Op::NewDest(k, d) => (
+            cmd::NEW_DEST,
+            wire::dest_request(k, d),
+            format!("add destination {} to {k}", d.addr),
+            None,
+        ),
+        Op::SetDest(k, d) => (
+            cmd::SET_DEST,
+            wire::dest_request(k, d),
+            format!("change destination {} of {k}", d.addr),
+            None,
+        ),
+        Op::DelDest(k, d) => (
+            cmd::DEL_DEST,
+            wire::dest_request(k, d),
+            format!("delete destination {} of {k}", d.addr),
+            None,
+        ),
+    };
+    Request {
+        command,
+        attrs,
+        what,
+        scheduler,
+    }
+}
+
+impl Client {
+    /// Applies reconcile operations in order, pipelined 64 at a time; the
+    /// first failure stops it (the next reconcile sees where it stopped).
+    pub fn apply(&self, ops: &[Op]) -> Result<(), IpvsError> {
+        let requests: Vec<Request> = ops.iter().map(request_of).collect();
+        self.apply_pipelined(&requests, 64)
     }
 }

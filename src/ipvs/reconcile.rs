@@ -326,7 +326,12 @@ mod tests {
         let p = plan(&[], std::slice::from_ref(&other), &[], Policy::Repair);
         assert!(p.ops.is_empty());
         assert!(p.notes[0].contains("someone else's"), "{:?}", p.notes);
-        let p = plan(&[], std::slice::from_ref(&other), &[other.0.key], Policy::Repair);
+        let p = plan(
+            &[],
+            std::slice::from_ref(&other),
+            &[other.0.key],
+            Policy::Repair,
+        );
         assert_eq!(p.ops, [Op::DelService(other.0.key)]);
     }
 
