@@ -168,6 +168,14 @@ struct Manager {
     metrics: Arc<Metrics>,
     /// Connections counted on draining VIPs, for status.
     connections: BTreeMap<Ipv4Addr, usize>,
+    /// The IPVS loop, when a service is in `ipvs` mode, and the table last
+    /// handed to it.
+    ipvs: Option<crate::ipvs_run::Handle>,
+    ipvs_sent: Option<Vec<anycastd::ipvs::reconcile::Desired>>,
+    /// The generation of the table last handed to the IPVS loop.
+    ipvs_generation: u64,
+    /// Each `ipvs` service's fingerprint as last programmed.
+    fingerprints: BTreeMap<String, String>,
 }
 
 impl Manager {
@@ -262,9 +270,95 @@ impl Manager {
         self.director.on_verdict(now, r.id, r.up);
     }
 
+    /// The IPVS table the services and their servers' health ask for:
+    /// configured weights while up, 0 while down, the kernel's while not
+    /// known yet.
+    fn desired_ipvs(&self) -> Vec<anycastd::ipvs::reconcile::Desired> {
+        self.running
+            .iter()
+            .filter(|r| r.svc.mode == crate::service::Mode::Ipvs)
+            .filter_map(|r| {
+                let states = self.director.server_states(&r.svc.name);
+                let mut d = crate::cli_ipvs::desired(&r.svc, |i, srv| match states.get(i) {
+                    Some(Some(true)) => srv.weight,
+                    _ => 0,
+                })?;
+                for (i, srv) in r.svc.servers.iter().enumerate() {
+                    if states.get(i).is_none_or(Option::is_none) {
+                        let port = srv.port.or(r.svc.port).unwrap_or(0);
+                        d.unknown.insert((srv.address, port));
+                    }
+                }
+                Some(d)
+            })
+            .collect()
+    }
+
+    /// Hands the IPVS loop the table when it changed. A service whose VIP
+    /// is not announced yet counts as unprogrammed until the kernel has
+    /// this table, so its VIP is never announced to weights still 0.
+    fn sync_ipvs(&mut self) {
+        let Some(h) = &self.ipvs else { return };
+        let want = self.desired_ipvs();
+        if self.ipvs_sent.as_ref() == Some(&want) {
+            return;
+        }
+        self.ipvs_generation += 1;
+        h.set(self.ipvs_generation, want.clone());
+        let before = self.ipvs_sent.take().unwrap_or_default();
+        for r in &self.running {
+            if r.svc.mode != crate::service::Mode::Ipvs || self.director.is_announced(r.svc.vip) {
+                continue;
+            }
+            let key = crate::cli_ipvs::desired(&r.svc, |_, s| s.weight).map(|d| d.service.key);
+            let find = |t: &[anycastd::ipvs::reconcile::Desired]| {
+                t.iter().find(|d| Some(d.service.key) == key).cloned()
+            };
+            if find(&want) != find(&before) {
+                self.director.set_programmed(&r.svc.name, false);
+            }
+        }
+        self.ipvs_sent = Some(want);
+    }
+
+    /// The IPVS loop's findings: a service counts as programmed only when
+    /// the kernel holds it exactly as desired.
+    fn on_ipvs_report(&mut self, report: &crate::ipvs_run::Report) {
+        let keys: Vec<(String, Option<anycastd::ipvs::ServiceKey>)> = self
+            .running
+            .iter()
+            .filter(|r| r.svc.mode == crate::service::Mode::Ipvs)
+            .map(|r| {
+                let key = crate::cli_ipvs::desired(&r.svc, |_, s| s.weight).map(|d| d.service.key);
+                (r.svc.name.clone(), key)
+            })
+            .collect();
+        for (name, key) in keys {
+            let (ok, fingerprint) = key
+                .and_then(|k| report.services.get(&k).cloned())
+                .unwrap_or((false, String::new()));
+            // A report on an older table cannot make a service programmed.
+            let current = report.generation == self.ipvs_generation;
+            if ok && report.error.is_none() {
+                if current {
+                    self.director.set_programmed(&name, true);
+                }
+            } else {
+                self.director.set_programmed(&name, false);
+            }
+            if !fingerprint.is_empty() && self.fingerprints.get(&name) != Some(&fingerprint) {
+                tracing::info!(service = %name, %fingerprint, "ipvs: programmed");
+                self.fingerprints.insert(name, fingerprint);
+            }
+        }
+    }
+
     /// Sends the director's pending announcements to the speaker and
     /// refreshes the state metrics.
     async fn flush(&mut self, now: Instant) {
+        // Verdicts may have changed the weights: the IPVS table first, so
+        // a VIP waits for its servers' weights (see `sync_ipvs`).
+        self.sync_ipvs();
         while let Some(action) = self.director.poll_action(now) {
             let cmd = match action {
                 Action::Advertise { area, vip, cost } => Command::Advertise { area, vip, cost },
@@ -318,14 +412,17 @@ impl Manager {
         for (vip, since) in self.director.draining() {
             let spec = self.director.drain_spec(vip);
             let ports = self.director.vip_ports(vip);
-            // Local TCP services: established sockets on VIP:port. Others
-            // (UDP, and IPVS until its connection table is read) cannot be
-            // measured here and wait for the deadline.
-            let measurable = ports.iter().all(|(m, p)| *m == Mode::Local && p.is_some());
+            // Local services: TCP sockets on VIP:port; IPVS services: the
+            // kernel's IPVS connections to VIP:port. A local service on
+            // every port cannot be measured here and waits for the deadline.
+            let measurable = ports.iter().all(|(_, p)| p.is_some());
             let count: usize = ports
                 .iter()
-                .filter_map(|(_, p)| *p)
-                .map(|p| tcp_connections(vip, p))
+                .filter_map(|(m, p)| Some((*m, (*p)?)))
+                .map(|(m, p)| match m {
+                    Mode::Local => tcp_connections(vip, p),
+                    Mode::Ipvs => ipvs_connections(vip, p),
+                })
                 .sum();
             self.connections.insert(vip, count);
             if measurable && count == 0 {
@@ -450,6 +547,40 @@ fn tcp_connections(vip: Ipv4Addr, port: u16) -> usize {
     count_connections(&text, &want)
 }
 
+/// IPVS connections to `vip:port` that may still carry traffic, from
+/// /proc/net/ip_vs_conn of this network namespace.
+fn ipvs_connections(vip: Ipv4Addr, port: u16) -> usize {
+    let Ok(text) = std::fs::read_to_string("/proc/net/ip_vs_conn") else {
+        return 0;
+    };
+    count_ipvs_connections(&text, vip, port)
+}
+
+fn count_ipvs_connections(ip_vs_conn: &str, vip: Ipv4Addr, port: u16) -> usize {
+    let (to_ip, to_port) = (format!("{:08X}", u32::from(vip)), format!("{port:04X}"));
+    ip_vs_conn
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            // Pro FromIP FPrt ToIP TPrt DestIP DPrt State Expires
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 8
+                && f[3].eq_ignore_ascii_case(&to_ip)
+                && f[4].eq_ignore_ascii_case(&to_port)
+                && matches!(
+                    f[7],
+                    "ESTABLISHED"
+                        | "SYN_RECV"
+                        | "SYN_SENT"
+                        | "SYNACK"
+                        | "CLOSE_WAIT"
+                        | "UDP"
+                        | "SCTP"
+                )
+        })
+        .count()
+}
+
 fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
     proc_net_tcp
         .lines()
@@ -518,8 +649,42 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         speaker: tx.clone(),
         metrics,
         connections: BTreeMap::new(),
+        ipvs: None,
+        ipvs_sent: None,
+        ipvs_generation: 0,
+        fingerprints: BTreeMap::new(),
     };
+    // IPVS services: the VIP must be local for IPVS to see its packets.
+    let ipvs_services: Vec<&Service> = cfg
+        .services
+        .iter()
+        .filter(|s| s.mode == crate::service::Mode::Ipvs)
+        .collect();
+    let (_no_ipvs, mut ipvs_rx) = mpsc::unbounded_channel();
+    if !ipvs_services.is_empty() {
+        for s in &ipvs_services {
+            match crate::vip::add_to_lo(s.vip).await {
+                Ok(true) => tracing::info!(vip = %s.vip, "added to lo"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(vip = %s.vip, "cannot put the VIP on lo: {e}"),
+            }
+            if let Some(ipvs) = &s.ipvs {
+                if !matches!(ipvs.scheduler.as_str(), "mh" | "sh") {
+                    tracing::warn!(
+                        service = %s.name,
+                        scheduler = %ipvs.scheduler,
+                        "not a consistent-hash scheduler: behind ECMP, flows moved between \
+                         directors will land on other servers (use mh)"
+                    );
+                }
+            }
+        }
+        let (handle, rx) = crate::ipvs_run::spawn(Duration::from_secs(10));
+        mgr.ipvs = Some(handle);
+        ipvs_rx = rx;
+    }
     mgr.apply(&cfg.services, None);
+    mgr.sync_ipvs();
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -546,6 +711,7 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         ));
         tokio::select! {
             Some(r) = report_rx.recv() => mgr.on_report(Instant::now(), &r),
+            Some(r) = ipvs_rx.recv() => mgr.on_ipvs_report(&r),
             Some(c) = ctl_rx.recv() => handle_control(&mut mgr, c).await,
             _ = sleep => {}
             _ = drain_tick.tick() => mgr.watch_drains(Instant::now()),
@@ -657,6 +823,21 @@ async fn handle_control(mgr: &mut Manager, c: Control) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_ipvs_connections_that_carry_traffic() {
+        let text = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
+TCP C6120064 D431 C000020A 0050 C6120101 1F91 ESTABLISHED 899
+TCP C6120064 D432 C000020A 0050 C6120102 1F92 TIME_WAIT   100
+TCP C6120064 D433 C000020A 0050 C6120101 1F91 FIN_WAIT    100
+TCP C6120064 D434 C000020A 01BB C6120101 1F91 ESTABLISHED 899
+UDP C6120064 D435 C000020A 0035 C6120101 0035 UDP         299
+";
+        let vip: Ipv4Addr = "192.0.2.10".parse().expect("ip");
+        assert_eq!(count_ipvs_connections(text, vip, 80), 1);
+        assert_eq!(count_ipvs_connections(text, vip, 53), 1);
+        assert_eq!(count_ipvs_connections(text, vip, 8080), 0);
+    }
 
     #[test]
     fn counts_connections_on_the_vip_port_only_not_its_own_checks() {

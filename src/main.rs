@@ -8,6 +8,7 @@ mod config;
 mod control;
 mod daemon;
 mod health;
+mod ipvs_run;
 mod metrics;
 mod operate;
 mod service;

@@ -528,15 +528,34 @@ impl Director {
             .min()
     }
 
-    /// The desired IPVS weight of each server of service `name`: its
-    /// configured weight while up, 0 while down (the kernel keeps the
-    /// Maglev table; only new flows avoid it).
-    #[allow(dead_code)] // the IPVS reconcile loop's weights (issue 4)
-    pub fn server_up(&self, name: &str) -> Vec<bool> {
+    /// Whether `vip` is announced now.
+    pub fn is_announced(&self, vip: Ipv4Addr) -> bool {
+        self.vips.get(&vip).is_some_and(|v| v.announced.is_some())
+    }
+
+    /// Each server of service `name`: up (every check up), down (one
+    /// check down), or not known yet (`None`: a check has no verdict). The
+    /// IPVS weights follow: configured while up, 0 while down (the kernel
+    /// keeps the Maglev table; only new flows avoid it), and while unknown
+    /// what the kernel has, so a restart changes nothing.
+    pub fn server_states(&self, name: &str) -> Vec<Option<bool>> {
         self.services
             .iter()
             .find(|s| s.shape.name == name)
-            .map(|s| (0..s.verdicts.len()).map(|i| s.server_up(i)).collect())
+            .map(|s| {
+                s.verdicts
+                    .iter()
+                    .map(|v| {
+                        if v.contains(&Some(false)) {
+                            Some(false)
+                        } else if v.iter().all(|c| *c == Some(true)) {
+                            Some(true)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -743,9 +762,14 @@ mod tests {
         };
         let mut d = Director::new(vec![shape]);
         d.set_programmed("lvs", true);
+        assert_eq!(d.server_states("lvs"), vec![None; 4], "no verdict yet");
         for i in 0..4 {
             d.on_verdict(t0, i, i < 2);
         }
+        assert_eq!(
+            d.server_states("lvs"),
+            vec![Some(true), Some(true), Some(false), Some(false)]
+        );
         assert_eq!(drain_all(&mut d, t0), vec![], "2 up < quorum + 1");
         d.on_verdict(t0, 2, true);
         assert_eq!(drain_all(&mut d, t0), vec![adv(10)]);
@@ -754,7 +778,7 @@ mod tests {
         assert_eq!(drain_all(&mut d, t0), vec![], "1 up is still >= quorum - 1");
         d.on_verdict(t0, 0, false);
         assert_eq!(drain_all(&mut d, t0), vec![WD]);
-        assert_eq!(d.server_up("lvs"), vec![false, false, false, false]);
+        assert_eq!(d.server_states("lvs"), vec![Some(false); 4]);
     }
 
     #[test]

@@ -38,6 +38,40 @@ ipvsadm -Ln | grep -c '^TCP  192.0.2.20:443' || true
 echo "== errors"
 $A ipvs apply -c tests/data/ipvs/bad-scheduler.toml 2>&1
 setpriv --reuid=65534 --regid=65534 --clear-groups $A ipvs show 2>&1
+echo "== daemon-up"
+ipvsadm -C
+ip link add dummy0 type dummy
+ip addr add 198.18.0.11/24 dev dummy0
+ip link set dummy0 up
+for i in 1 2 3; do
+  ip addr add 198.18.1.$i/32 dev dummy0
+  $A lab serve-http --node s$i --port 808$i > /dev/null 2>&1 &
+  echo $! > /run/srv$i
+done
+$A run -c tests/data/ipvs/daemon.toml > /run/acd.log 2>&1 &
+echo $! > /run/acd.pid
+sleep 3
+ipvsadm -Ln
+$A status --json --socket /run/anycastd-ipvs.sock | tr -d ' \n'; echo
+ip -4 -o addr show dev lo | grep -c 192.0.2.10/32
+echo "== server-down"
+kill $(cat /run/srv2)
+sleep 1.5
+ipvsadm -Ln
+ipvsadm -Sn > /run/t1
+echo "== daemon-restart"
+kill -TERM $(cat /run/acd.pid)
+for i in $(seq 1 100); do kill -0 $(cat /run/acd.pid) 2>/dev/null || break; sleep 0.1; done
+ipvsadm -Sn | cmp -s /run/t1 - && echo "kept after stop"
+$A run -c tests/data/ipvs/daemon.toml >> /run/acd.log 2>&1 &
+echo $! > /run/acd.pid
+sleep 0.5
+ipvsadm -Sn | cmp -s /run/t1 - && echo "unchanged at start"
+sleep 2.5
+ipvsadm -Sn | cmp -s /run/t1 - && echo "unchanged once settled"
+kill -TERM $(cat /run/acd.pid)
+echo "== log"
+sed 's/\x1b\[[0-9;]*m//g' /run/acd.log | grep -E 'ipvs|VIP' | cut -c29-
 echo "== end"
 "#;
 
@@ -200,5 +234,50 @@ fn a_kernel_without_ipvs_is_named() {
     assert!(
         err.contains("IPVS is not available on this kernel"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_daemon_programs_weights_from_health_and_a_restart_changes_nothing() {
+    let up = section("daemon-up");
+    let table = services_of(&up);
+    assert_eq!(
+        table,
+        "TCP  192.0.2.10:80 mh (mh-fallback,mh-port)
+  -> 198.18.1.1:8081              Route   1      0          0
+  -> 198.18.1.2:8082              Route   5      0          0
+  -> 198.18.1.3:8083              Route   1      0          0
+",
+        "{up}"
+    );
+    // Healthy and programmed: the VIP is announced; it is on lo.
+    assert!(
+        up.contains(r#""vip":"192.0.2.10","advertised":true"#)
+            || up.contains(r#""advertised":true"#),
+        "{up}"
+    );
+    assert!(up.trim_end().ends_with('1'), "VIP on lo: {up}");
+    // A failed server gets weight 0, not removal.
+    let down = services_of(&section("server-down"));
+    assert!(
+        down.contains("-> 198.18.1.2:8082              Route   0"),
+        "{down}"
+    );
+    assert_eq!(down.lines().count(), 4, "{down}");
+    let restart = section("daemon-restart");
+    assert!(
+        restart.contains("kept after stop"),
+        "{restart}\n{}",
+        section("log")
+    );
+    assert!(
+        restart.contains("unchanged at start"),
+        "{restart}\n{}",
+        section("log")
+    );
+    assert!(
+        restart.contains("unchanged once settled"),
+        "{restart}\n{}",
+        section("log")
     );
 }

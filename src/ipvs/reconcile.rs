@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
@@ -22,13 +23,39 @@ use super::model::{Dest, Service, ServiceKey};
 pub struct Desired {
     pub service: Service,
     pub dests: Vec<Dest>,
+    /// Destinations whose health is not known yet: they keep the weight
+    /// the kernel has (a restarted daemon changes nothing), or get 0 when
+    /// they are new.
+    pub unknown: BTreeSet<(IpAddr, u16)>,
 }
 
 impl Desired {
     /// `service` with `dests` put in the canonical order.
     pub fn new(service: Service, mut dests: Vec<Dest>) -> Desired {
         dests.sort_by_key(|d| (d.addr, d.port));
-        Desired { service, dests }
+        Desired {
+            service,
+            dests,
+            unknown: BTreeSet::new(),
+        }
+    }
+
+    /// The destinations with the weights to program, given what the
+    /// kernel has (`have`).
+    fn resolved(&self, have: &[Dest]) -> Vec<Dest> {
+        self.dests
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                if self.unknown.contains(&(d.addr, d.port)) {
+                    d.weight = have
+                        .iter()
+                        .find(|h| h.addr == d.addr && h.port == d.port)
+                        .map_or(0, |h| h.weight);
+                }
+                d
+            })
+            .collect()
     }
 }
 
@@ -109,15 +136,15 @@ pub fn plan(
         match current.iter().find(|(s, _)| s.key == key) {
             None => {
                 p.ops.push(Op::NewService(want.service.clone()));
-                for d in &want.dests {
-                    p.ops.push(Op::NewDest(key, d.clone()));
+                for d in want.resolved(&[]) {
+                    p.ops.push(Op::NewDest(key, d));
                 }
             }
             Some((have, have_dests)) => {
                 if !have.same_config(&want.service) {
                     p.ops.push(Op::SetService(want.service.clone()));
                 }
-                for d in &want.dests {
+                for d in &want.resolved(have_dests) {
                     match have_dests
                         .iter()
                         .find(|h| h.addr == d.addr && h.port == d.port)
@@ -294,6 +321,25 @@ mod tests {
             "{:?}",
             p.ops
         );
+    }
+
+    #[test]
+    fn servers_of_unknown_health_keep_the_kernels_weight() {
+        let d = desired();
+        let mut have = kernel(&d[0]);
+        have.1[0].weight = 7; // 198.18.1.3
+        let mut want = d.clone();
+        want[0].unknown = want[0].dests.iter().map(|x| (x.addr, x.port)).collect();
+        // Adopted as it is.
+        let p = plan(&want, std::slice::from_ref(&have), &[], Policy::Repair);
+        assert_eq!(p, Plan::default());
+        // New, they start at weight 0.
+        let p = plan(&want, &[], &[], Policy::Repair);
+        assert!(p
+            .ops
+            .iter()
+            .skip(1)
+            .all(|op| matches!(op, Op::NewDest(_, x) if x.weight == 0)));
     }
 
     #[test]
