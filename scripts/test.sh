@@ -12,4 +12,5 @@ command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz
 for target in packet_decode lsa_decode auth_verify; do
   (cd ospf && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time=15 -print_final_stats=0 2>&1 | tail -1)
 done
-echo "fuzz: 3 passed, 0 failed"
+RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz ipvs_decode -- -max_total_time=15 -print_final_stats=0 2>&1 | tail -1
+echo "fuzz: 4 passed, 0 failed"
