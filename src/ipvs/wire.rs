@@ -241,12 +241,24 @@ pub fn service_request(s: &Service) -> Vec<u8> {
     w.0
 }
 
-/// DEL_SERVICE, GET_DEST: the service's key only.
+/// The service nest that names a service in DEL_SERVICE, GET_DEST and
+/// the destination commands: its key, and the rest empty, as ipvsadm sends
+/// it (the kernel reads the key only).
+fn key_nest(key: &ServiceKey) -> Writer {
+    service_nest(&Service {
+        key: *key,
+        scheduler: String::new(),
+        flags: 0,
+        timeout: 0,
+        netmask: if key.is_ipv6() { 128 } else { u32::MAX },
+        stats: None,
+    })
+}
+
+/// DEL_SERVICE, GET_DEST: the service's key.
 pub fn service_key_request(key: &ServiceKey) -> Vec<u8> {
-    let mut inner = Writer::default();
-    service_key(&mut inner, key);
     let mut w = Writer::default();
-    w.nest(attr::SERVICE, inner);
+    w.nest(attr::SERVICE, key_nest(key));
     w.0
 }
 
@@ -254,21 +266,22 @@ pub fn service_key_request(key: &ServiceKey) -> Vec<u8> {
 /// destination (DEL_DEST needs only its address and port, the kernel
 /// ignores the rest).
 pub fn dest_request(key: &ServiceKey, d: &Dest) -> Vec<u8> {
-    let mut s = Writer::default();
-    service_key(&mut s, key);
     let mut w = Writer::default();
-    w.nest(attr::SERVICE, s);
+    w.nest(attr::SERVICE, key_nest(key));
     let mut dw = Writer::default();
     dw.u16(dst::ADDR_FAMILY, family_of(d.addr));
     dw.put(dst::ADDR, &addr_bytes(d.addr));
     dw.be16(dst::PORT, d.port);
     dw.u32(dst::FWD_METHOD, d.forward.code());
     dw.u32(dst::WEIGHT, d.weight);
-    if let Forward::Tunnel { kind, port, flags } = d.forward {
-        dw.put(dst::TUN_TYPE, &[kind.code()]);
-        dw.be16(dst::TUN_PORT, port);
-        dw.u16(dst::TUN_FLAGS, flags);
-    }
+    // Tunnel settings always, zero unless tunnelling, as ipvsadm does.
+    let (kind, port, flags) = match d.forward {
+        Forward::Tunnel { kind, port, flags } => (kind.code(), port, flags),
+        _ => (0, 0, 0),
+    };
+    dw.put(dst::TUN_TYPE, &[kind]);
+    dw.be16(dst::TUN_PORT, port);
+    dw.u16(dst::TUN_FLAGS, flags);
     dw.u32(dst::U_THRESH, d.upper_threshold);
     dw.u32(dst::L_THRESH, d.lower_threshold);
     w.nest(attr::DEST, dw);
