@@ -243,6 +243,15 @@ fn service_config(s: &Service) -> String {
     if let Some(v) = s.cost {
         let _ = writeln!(c, "cost = {v}");
     }
+    if !s.servers.is_empty() {
+        let _ = writeln!(c, "mode = \"ipvs\"");
+        if let Some(v) = &s.scheduler {
+            let _ = writeln!(c, "scheduler = {}", quote(v));
+        }
+        for a in &s.servers {
+            let _ = writeln!(c, "[[service.server]]\naddress = \"{a}\"");
+        }
+    }
     let _ = writeln!(c, "[[service.check]]\ntype = \"{}\"", s.check.as_str());
     if let Some(p) = &s.path {
         let _ = writeln!(c, "path = {}", quote(p));

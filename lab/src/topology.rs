@@ -260,6 +260,9 @@ struct ServiceFile {
     fall: Option<Spanned<u32>>,
     hold_down_ms: Option<u64>,
     cost: Option<u16>,
+    #[serde(default)]
+    servers: Vec<Ipv4Addr>,
+    scheduler: Option<String>,
 }
 
 /// A service an anycastd director runs (`[[service]]` in its generated
@@ -281,6 +284,12 @@ pub struct Service {
     pub fall: Option<u32>,
     pub hold_down_ms: Option<u64>,
     pub cost: Option<u16>,
+    /// With real servers the service is an IPVS director service
+    /// (`mode = "ipvs"`, direct routing to these addresses, same port),
+    /// each server checked; without, anycastd serves it itself (`local`).
+    pub servers: Vec<Ipv4Addr>,
+    /// IPVS scheduler (anycastd's default, `mh`, unless given).
+    pub scheduler: Option<String>,
 }
 
 /// anycastd's `[drain]` table; settings left out keep its defaults.
@@ -600,6 +609,8 @@ fn service(s: ServiceFile, node: &str, vips: &[Ipv4Addr]) -> Result<Service, Fai
         fall: s.fall.map(Spanned::into_inner),
         hold_down_ms: s.hold_down_ms,
         cost: s.cost,
+        servers: s.servers,
+        scheduler: s.scheduler,
     })
 }
 
