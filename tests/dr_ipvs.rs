@@ -14,6 +14,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
 use lab::scenario::{self, Cast};
 use lab::{Lab, LabOptions, Topology};
 
@@ -97,7 +100,7 @@ fn scenario_here() {
         helper: Some(env!("CARGO_BIN_EXE_anycastd").into()),
         capture: None,
     };
-    let lab = Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up: {e}"));
+    let mut lab = Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up: {e}"));
     let cast = Cast::of(&lab).expect("cast");
     let vip = cast.vip;
     scenario::wait_full(&lab, &cast.router, 2, Duration::from_secs(90))
@@ -153,6 +156,52 @@ fn scenario_here() {
         assert!(conns > 0, "{d} scheduled nothing:\n{text}");
     }
 
+    // A long-lived connection survives anycastd restarting on both
+    // directors, one after the other: the table stays, and while one is
+    // away the router moves the flow to the other, whose `mh` picks the
+    // same server (sloppy TCP takes the flow mid-stream).
+    // One request every 300 ms on the same connection, all through the
+    // restarts (the test servers close connections idle for long).
+    let (first_tx, first_rx) = std::sync::mpsc::channel::<String>();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_conn = stop.clone();
+    let conn = lab::netns::spawn_in(&lab.ns_path(&cast.client), move || {
+        let mut s =
+            TcpStream::connect_timeout(&SocketAddr::from((vip, 80)), Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut answers = vec![ask(&mut s)?];
+        let _ = first_tx.send(answers[0].clone());
+        while !stop_conn.load(std::sync::atomic::Ordering::Relaxed) && answers.len() < 1000 {
+            std::thread::sleep(Duration::from_millis(300));
+            answers.push(ask(&mut s)?);
+        }
+        Ok(answers)
+    })
+    .expect("client thread");
+    let first = first_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("first answer on the long-lived connection");
+    for d in ["d1", "d2"] {
+        lab.signal_anycastd(d, lab::Signal::SIGTERM)
+            .expect("SIGTERM");
+        lab.wait_anycastd_exit(d, Duration::from_secs(20))
+            .expect("exit");
+        lab.restart_anycastd(d).expect("restart");
+        scenario::wait_nexthops(&lab, &cast.router, vip, 2, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{d} back: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = conn
+        .join()
+        .expect("client thread")
+        .expect("the long-lived connection survived");
+    println!(
+        "long-lived connection: {} requests while anycastd restarted on d1 then d2, all answered by {first}",
+        answers.len()
+    );
+    assert!(answers.len() > 5, "{answers:?}");
+    assert!(answers.iter().all(|a| *a == first), "{answers:?}");
+
     // A real server fails: weight 0 on both directors, requests still
     // succeed (on the others).
     lab.stop_http("s2").expect("stop s2");
@@ -180,4 +229,26 @@ fn scenario_here() {
     assert!(!after.per_server.contains_key("s2"), "{}", after.summary());
     lab.down();
     println!("dr_ipvs: passed in {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// One HTTP/1.1 request on `s` (kept alive): the body (the server's name).
+fn ask(s: &mut TcpStream) -> std::io::Result<String> {
+    s.write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")?;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(std::io::Error::other("connection closed"));
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no content-length in {head}")))?;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    Ok(String::from_utf8_lossy(&body).trim().to_string())
 }
