@@ -337,6 +337,9 @@ impl Manager {
             let (ok, fingerprint) = key
                 .and_then(|k| report.services.get(&k).cloned())
                 .unwrap_or((false, String::new()));
+            if let Some(k) = key {
+                self.ipvs_metrics(&name, report.tables.get(&k), ok);
+            }
             // A report on an older table cannot make a service programmed.
             let current = report.generation == self.ipvs_generation;
             if ok && report.error.is_none() {
@@ -349,6 +352,52 @@ impl Manager {
             if !fingerprint.is_empty() && self.fingerprints.get(&name) != Some(&fingerprint) {
                 tracing::info!(service = %name, %fingerprint, "ipvs: programmed");
                 self.fingerprints.insert(name, fingerprint);
+            }
+        }
+    }
+
+    /// The kernel's counters of one IPVS service into the metrics.
+    fn ipvs_metrics(
+        &self,
+        name: &str,
+        table: Option<&(
+            Option<anycastd::ipvs::model::Stats>,
+            Vec<anycastd::ipvs::Dest>,
+        )>,
+        programmed: bool,
+    ) {
+        let m = &self.metrics;
+        let svc = vec![("service", name.to_string())];
+        m.ipvs_programmed
+            .get_or_create(&svc)
+            .set(i64::from(programmed));
+        let Some((stats, dests)) = table else { return };
+        if let Some(st) = stats {
+            crate::metrics::catch_up(&m.ipvs_connections.get_or_create(&svc), st.conns);
+            for (dir, p, b) in [
+                ("in", st.in_packets, st.in_bytes),
+                ("out", st.out_packets, st.out_bytes),
+            ] {
+                let mut l = svc.clone();
+                l.push(("direction", dir.to_string()));
+                crate::metrics::catch_up(&m.ipvs_packets.get_or_create(&l), p);
+                crate::metrics::catch_up(&m.ipvs_bytes.get_or_create(&l), b);
+            }
+        }
+        for d in dests {
+            let server = vec![
+                ("service", name.to_string()),
+                ("server", d.addr.to_string()),
+            ];
+            m.ipvs_server_weight
+                .get_or_create(&server)
+                .set(i64::from(d.weight));
+            for (state, n) in [("active", d.active_conns), ("inactive", d.inactive_conns)] {
+                let mut l = server.clone();
+                l.push(("state", state.to_string()));
+                m.ipvs_server_connections
+                    .get_or_create(&l)
+                    .set(i64::from(n));
             }
         }
     }

@@ -20,6 +20,15 @@ pub struct Report {
     /// Each desired service: programmed exactly as desired, and the
     /// fingerprint of its destinations in the kernel's order.
     pub services: BTreeMap<ServiceKey, (bool, String)>,
+    /// Each desired service's counters and destinations as the kernel has
+    /// them (for metrics).
+    pub tables: BTreeMap<
+        ServiceKey,
+        (
+            Option<anycastd::ipvs::model::Stats>,
+            Vec<anycastd::ipvs::Dest>,
+        ),
+    >,
     /// The last error, if the reconcile failed.
     pub error: Option<String>,
 }
@@ -187,6 +196,9 @@ fn reconcile_once(
             .map(|(s, dests)| reconcile::fingerprint(s, dests))
             .unwrap_or_default();
         report.services.insert(key, (!pending, fingerprint));
+        if let Some((s, dests)) = after.iter().find(|(s, _)| s.key == key) {
+            report.tables.insert(key, (s.stats, dests.clone()));
+        }
     }
     report
 }

@@ -40,6 +40,20 @@ pub struct Metrics {
     pub reloads: Family<Labels, Counter>,
     ospf_neighbors: Family<Labels, Gauge>,
     ospf_dropped: Family<Labels, Counter<u64, AtomicU64>>,
+    pub ipvs_programmed: Family<Labels, Gauge>,
+    pub ipvs_connections: Family<Labels, Counter<u64, AtomicU64>>,
+    pub ipvs_packets: Family<Labels, Counter<u64, AtomicU64>>,
+    pub ipvs_bytes: Family<Labels, Counter<u64, AtomicU64>>,
+    pub ipvs_server_connections: Family<Labels, Gauge>,
+    pub ipvs_server_weight: Family<Labels, Gauge>,
+}
+
+/// Brings a counter up to a cumulative value read from the kernel.
+pub fn catch_up(c: &Counter<u64, AtomicU64>, total: u64) {
+    let have = c.get();
+    if total > have {
+        c.inc_by(total - have);
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,6 +77,42 @@ impl Metrics {
         let reloads = Family::default();
         let ospf_neighbors = Family::default();
         let ospf_dropped = Family::default();
+        let ipvs_programmed = Family::default();
+        let ipvs_connections = Family::default();
+        let ipvs_packets = Family::default();
+        let ipvs_bytes = Family::default();
+        let ipvs_server_connections = Family::default();
+        let ipvs_server_weight = Family::default();
+        registry.register(
+            "ipvs_programmed",
+            "IPVS service in the kernel exactly as desired (1 yes)",
+            ipvs_programmed.clone(),
+        );
+        registry.register(
+            "ipvs_connections",
+            "Connections IPVS scheduled for the service (kernel counter)",
+            ipvs_connections.clone(),
+        );
+        registry.register(
+            "ipvs_packets",
+            "Packets of the IPVS service by direction (kernel counter)",
+            ipvs_packets.clone(),
+        );
+        registry.register(
+            "ipvs_bytes",
+            "Bytes of the IPVS service by direction (kernel counter)",
+            ipvs_bytes.clone(),
+        );
+        registry.register(
+            "ipvs_server_connections",
+            "IPVS connections to a real server by state (active, inactive)",
+            ipvs_server_connections.clone(),
+        );
+        registry.register(
+            "ipvs_server_weight",
+            "IPVS weight of a real server",
+            ipvs_server_weight.clone(),
+        );
         registry.register(
             "check_up",
             "Check state after rise/fall (1 up)",
@@ -129,6 +179,12 @@ impl Metrics {
             reloads,
             ospf_neighbors,
             ospf_dropped,
+            ipvs_programmed,
+            ipvs_connections,
+            ipvs_packets,
+            ipvs_bytes,
+            ipvs_server_connections,
+            ipvs_server_weight,
         }
     }
 
@@ -153,10 +209,7 @@ impl Metrics {
                         .ospf_dropped
                         .get_or_create(&vec![("reason", reason.to_string())]);
                     // Counters only grow: bring ours up to the speaker's.
-                    let have = c.get();
-                    if n > have {
-                        c.inc_by(n - have);
-                    }
+                    catch_up(&c, n);
                 }
             }
         }
