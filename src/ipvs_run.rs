@@ -45,28 +45,14 @@ impl Handle {
     }
 }
 
-/// ECMP director sysctls: schedule mid-stream TCP/SCTP packets and ICMP
-/// (a flow moved here by the router's rehash finds its server, as every
-/// director's `mh` agrees), and drop connections to removed servers.
-const SYSCTLS: [(&str, &str); 4] = [
-    ("sloppy_tcp", "1"),
-    ("sloppy_sctp", "1"),
-    ("schedule_icmp", "1"),
-    ("expire_nodest_conn", "1"),
-];
-
-/// Sets and verifies the IPVS sysctls; returns what could not be set.
+/// Sets and verifies the ECMP director sysctls (`ipvs::sysctl`); returns
+/// what could not be set.
 pub fn set_sysctls() -> Vec<String> {
-    let mut problems = Vec::new();
-    for (key, value) in SYSCTLS {
-        let path = format!("/proc/sys/net/ipv4/vs/{key}");
-        let ok = std::fs::write(&path, value).is_ok()
-            && std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == value);
-        if !ok {
-            problems.push(format!("net.ipv4.vs.{key} = {value} could not be set"));
-        }
-    }
-    problems
+    let list = anycastd::ipvs::sysctl::ecmp_sysctls(false);
+    anycastd::ipvs::sysctl::apply(&list)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// Starts the loop; it reconciles every `period` and whenever

@@ -10,7 +10,7 @@ use neli::router::synchronous::NlRouter;
 use neli::types::Buffer;
 use neli::utils::Groups;
 
-use super::model::{Dest, Service, ServiceKey};
+use super::model::{Dest, Service, ServiceKey, SyncDaemon, SyncState, Timeouts};
 use super::reconcile::Op;
 use super::wire::{self, cmd};
 
@@ -31,6 +31,12 @@ pub enum IpvsError {
     NoService { what: String },
     #[error("{what}: no such destination")]
     NoDest { what: String },
+    #[error("{what}: a sync daemon in this state runs already")]
+    DaemonRunning { what: String },
+    #[error("{what}: no such sync daemon running")]
+    NoDaemon { what: String },
+    #[error("{what}: {detail}")]
+    Invalid { what: String, detail: String },
     #[error("{what}: {source} (errno {errno})")]
     Kernel {
         what: String,
@@ -93,7 +99,7 @@ impl Client {
                 flags,
                 NlPayload::Payload(Buffer::from(payload)),
             )
-            .map_err(|e| classify(what(), e, scheduler))
+            .map_err(|e| classify(what(), command, e, scheduler))
     }
 
     /// Sends one request and returns the attributes of every reply.
@@ -106,7 +112,7 @@ impl Client {
         scheduler: Option<&str>,
     ) -> Result<Vec<Vec<u8>>, IpvsError> {
         let replies = self.submit(what, command, attrs, dump, scheduler)?;
-        collect(replies, what, scheduler)
+        collect(replies, what, command, scheduler)
     }
 
     /// Sends the requests of `ops` (see [`Client::apply`]) up to `window`
@@ -127,7 +133,7 @@ impl Client {
             }
             for (r, replies) in chunk.iter().zip(pending) {
                 let what = || r.what.clone();
-                collect(replies, &what, r.scheduler.as_deref())?;
+                collect(replies, &what, r.command, r.scheduler.as_deref())?;
             }
         }
         Ok(())
@@ -145,15 +151,79 @@ pub struct Request {
     pub scheduler: Option<String>,
 }
 
+/// What a request does, which gives a kernel errno its meaning (the
+/// same errno means different things to different commands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    AddService,
+    SetService,
+    DelService,
+    AddDest,
+    SetDest,
+    DelDest,
+    StartDaemon,
+    StopDaemon,
+    /// Dumps, info, timeouts, zero.
+    Other,
+}
+
+impl OpKind {
+    /// The kind of generic netlink command `command`.
+    pub fn of(command: u8) -> OpKind {
+        match command {
+            cmd::NEW_SERVICE => OpKind::AddService,
+            cmd::SET_SERVICE => OpKind::SetService,
+            cmd::DEL_SERVICE => OpKind::DelService,
+            cmd::NEW_DEST => OpKind::AddDest,
+            cmd::SET_DEST => OpKind::SetDest,
+            cmd::DEL_DEST => OpKind::DelDest,
+            cmd::NEW_DAEMON => OpKind::StartDaemon,
+            cmd::DEL_DAEMON => OpKind::StopDaemon,
+            _ => OpKind::Other,
+        }
+    }
+}
+
+/// The error for a kernel's negative acknowledgement `errno` of a request
+/// of `kind` (named `what`); `scheduler` is the service's, for
+/// NEW/SET_SERVICE. Pure, so every case is tested without a kernel
+/// (net/netfilter/ipvs/ip_vs_ctl.c: ip_vs_genl_set_cmd and the functions
+/// it calls).
+pub fn error_for(errno: i32, kind: OpKind, what: String, scheduler: Option<&str>) -> IpvsError {
+    use OpKind::*;
+    match (errno.abs(), kind) {
+        // GENL_ADMIN_PERM: every IPVS command, reads included.
+        (EPERM, _) => IpvsError::PermissionDenied { what },
+        // ip_vs_scheduler_get (or the persistence engine) found no module.
+        (ENOENT, AddService | SetService) => IpvsError::NoScheduler {
+            what,
+            scheduler: scheduler.unwrap_or_default().to_string(),
+        },
+        (EEXIST, AddService) => IpvsError::ServiceExists { what },
+        (EEXIST, AddDest) => IpvsError::DestExists { what },
+        (EEXIST, StartDaemon) => IpvsError::DaemonRunning { what },
+        (ESRCH, StopDaemon) => IpvsError::NoDaemon { what },
+        // Any command naming a service that is not there.
+        (ESRCH, _) => IpvsError::NoService { what },
+        (ENOENT, SetDest | DelDest) => IpvsError::NoDest { what },
+        (errno, _) => IpvsError::Kernel {
+            what,
+            errno,
+            source: std::io::Error::from_raw_os_error(errno),
+        },
+    }
+}
+
 fn collect(
     replies: Replies,
     what: &dyn Fn() -> String,
+    command: u8,
     scheduler: Option<&str>,
 ) -> Result<Vec<Vec<u8>>, IpvsError> {
     {
         let mut out = Vec::new();
         for reply in replies {
-            let msg = reply.map_err(|e| classify(what(), e, scheduler))?;
+            let msg = reply.map_err(|e| classify(what(), command, e, scheduler))?;
             if let Some(p) = msg.get_payload() {
                 let bytes: &[u8] = p.as_ref();
                 let (_, attrs) = wire::genl_attrs(bytes).map_err(|source| IpvsError::Decode {
@@ -188,7 +258,7 @@ impl Client {
         self.request(
             &what,
             cmd::GET_DEST,
-            &wire::service_key_request(key),
+            &wire::dest_dump_request(key),
             true,
             None,
         )?
@@ -299,18 +369,90 @@ impl Client {
         })
     }
 
-    /// Zeroes the counters of every service.
-    pub fn zero(&self) -> Result<(), IpvsError> {
-        self.request(&|| "zero counters".into(), cmd::ZERO, &[], false, None)
+    /// Zeroes the counters of one service, or of every service.
+    pub fn zero(&self, key: Option<&ServiceKey>) -> Result<(), IpvsError> {
+        let what = || match key {
+            Some(k) => format!("zero the counters of {k}"),
+            None => "zero the counters".to_string(),
+        };
+        self.request(&what, cmd::ZERO, &wire::zero_request(key), false, None)
             .map(drop)
     }
 
-    /// Sets the TCP, TCP FIN and UDP timeouts (seconds; 0 leaves one).
-    pub fn set_timeouts(&self, tcp: u32, tcp_fin: u32, udp: u32) -> Result<(), IpvsError> {
+    /// The TCP, TCP FIN and UDP connection timeouts.
+    pub fn timeouts(&self) -> Result<Timeouts, IpvsError> {
+        let what = || "read the timeouts".to_string();
+        let replies = self.request(&what, cmd::GET_CONFIG, &[], false, None)?;
+        let first = replies.first().ok_or_else(|| IpvsError::Netlink {
+            what: what(),
+            detail: "no reply".into(),
+        })?;
+        wire::decode_timeouts(first).map_err(|source| IpvsError::Decode {
+            what: what(),
+            source,
+        })
+    }
+
+    /// Sets the TCP, TCP FIN and UDP timeouts (a 0 leaves that one).
+    pub fn set_timeouts(&self, t: &Timeouts) -> Result<(), IpvsError> {
         self.request(
-            &|| "set timeouts".into(),
-            12, // IPVS_CMD_SET_CONFIG
-            &wire::timeouts_request(tcp, tcp_fin, udp),
+            &|| "set the timeouts".into(),
+            cmd::SET_CONFIG,
+            &wire::timeouts_request(t),
+            false,
+            None,
+        )
+        .map(drop)
+    }
+
+    /// The running connection sync daemons (none, or a master and/or a
+    /// backup).
+    pub fn daemons(&self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        let what = || "list the sync daemons".to_string();
+        self.request(&what, cmd::GET_DAEMON, &[], true, None)?
+            .iter()
+            .map(|a| {
+                wire::decode_daemon(a).map_err(|source| IpvsError::Decode {
+                    what: what(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Starts a connection sync daemon.
+    pub fn start_daemon(&self, d: &SyncDaemon) -> Result<(), IpvsError> {
+        let what = || {
+            format!(
+                "start the {} sync daemon on {}",
+                d.state.name(),
+                d.interface
+            )
+        };
+        // IP_VS_IFNAME_MAXLEN, with its NUL.
+        if d.interface.is_empty() || d.interface.len() > 15 {
+            return Err(IpvsError::Invalid {
+                what: what(),
+                detail: "the interface name must have 1 to 15 bytes".into(),
+            });
+        }
+        self.request(
+            &what,
+            cmd::NEW_DAEMON,
+            &wire::daemon_start_request(d),
+            false,
+            None,
+        )
+        .map(drop)
+    }
+
+    /// Stops the sync daemon in `state`.
+    pub fn stop_daemon(&self, state: SyncState) -> Result<(), IpvsError> {
+        let what = || format!("stop the {} sync daemon", state.name());
+        self.request(
+            &what,
+            cmd::DEL_DAEMON,
+            &wire::daemon_stop_request(state),
             false,
             None,
         )
@@ -320,31 +462,12 @@ impl Client {
 
 fn classify<T: std::fmt::Debug, P: std::fmt::Debug>(
     what: String,
+    command: u8,
     e: RouterError<T, P>,
     scheduler: Option<&str>,
 ) -> IpvsError {
     match e {
-        RouterError::Nlmsgerr(m) => {
-            let errno = m.error().abs();
-            match (errno, scheduler) {
-                (EPERM, _) => IpvsError::PermissionDenied { what },
-                // NEW/SET_SERVICE: the scheduler module is missing.
-                (ENOENT, Some(s)) => IpvsError::NoScheduler {
-                    what,
-                    scheduler: s.to_string(),
-                },
-                (EEXIST, _) if what.starts_with("add service") => IpvsError::ServiceExists { what },
-                (EEXIST, _) => IpvsError::DestExists { what },
-                (ESRCH, _) => IpvsError::NoService { what },
-                (ENOENT, None) if what.contains("destination") => IpvsError::NoDest { what },
-                (ENOENT, None) => IpvsError::NoService { what },
-                (errno, _) => IpvsError::Kernel {
-                    what,
-                    errno,
-                    source: std::io::Error::from_raw_os_error(errno),
-                },
-            }
-        }
+        RouterError::Nlmsgerr(m) => error_for(*m.error(), OpKind::of(command), what, scheduler),
         e => IpvsError::Netlink {
             what,
             detail: e.to_string(),
@@ -406,5 +529,55 @@ impl Client {
     pub fn apply(&self, ops: &[Op]) -> Result<(), IpvsError> {
         let requests: Vec<Request> = ops.iter().map(request_of).collect();
         self.apply_pipelined(&requests, 64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(errno: i32, command: u8) -> String {
+        error_for(-errno, OpKind::of(command), "WHAT".into(), Some("nosuch")).to_string()
+    }
+
+    /// Each errno as ip_vs_ctl.c returns it (the golden capture holds the
+    /// kernel's actual answers for most of them).
+    #[test]
+    fn kernel_errors_read_clearly() {
+        assert_eq!(
+            msg(ENOENT, cmd::NEW_SERVICE),
+            "WHAT: no such scheduler `nosuch` (load ip_vs_nosuch)"
+        );
+        assert_eq!(
+            msg(EEXIST, cmd::NEW_SERVICE),
+            "WHAT: the service exists already"
+        );
+        assert_eq!(
+            msg(EEXIST, cmd::NEW_DEST),
+            "WHAT: the destination exists already"
+        );
+        for c in [cmd::DEL_SERVICE, cmd::SET_SERVICE, cmd::NEW_DEST, cmd::ZERO] {
+            assert_eq!(msg(ESRCH, c), "WHAT: no such service");
+        }
+        for c in [cmd::SET_DEST, cmd::DEL_DEST] {
+            assert_eq!(msg(ENOENT, c), "WHAT: no such destination");
+        }
+        assert_eq!(
+            msg(EPERM, cmd::GET_SERVICE),
+            "WHAT: permission denied (needs root or CAP_NET_ADMIN)"
+        );
+        assert_eq!(
+            msg(EEXIST, cmd::NEW_DAEMON),
+            "WHAT: a sync daemon in this state runs already"
+        );
+        assert_eq!(
+            msg(ESRCH, cmd::DEL_DAEMON),
+            "WHAT: no such sync daemon running"
+        );
+        let other = msg(22, cmd::NEW_DEST);
+        assert!(
+            other.starts_with("WHAT: Invalid argument") && other.ends_with("(errno 22)"),
+            "{other}"
+        );
     }
 }

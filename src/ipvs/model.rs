@@ -117,7 +117,8 @@ pub struct Service {
     pub flags: u32,
     /// Persistence timeout, seconds (with [`flags::PERSISTENT`]).
     pub timeout: u32,
-    /// Persistence netmask (IPv4 mask, or IPv6 prefix length).
+    /// Persistence netmask: an IPv4 mask (`u32::from(Ipv4Addr)`, so
+    /// 0xffff_ff00 is /24), or an IPv6 prefix length.
     pub netmask: u32,
     /// Counters (replies only).
     pub stats: Option<Stats>,
@@ -250,5 +251,77 @@ impl Service {
             && (self.flags & !flags::HASHED) == (other.flags & !flags::HASHED)
             && self.timeout == other.timeout
             && self.netmask == other.netmask
+    }
+}
+
+/// The connection timeouts of the whole table (seconds; in a SET_CONFIG
+/// request, 0 leaves that one unchanged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
+}
+
+/// The role of a connection sync daemon (`IP_VS_STATE_*`): a master sends
+/// its connections, a backup receives them. One of each can run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyncState {
+    Master,
+    Backup,
+}
+
+impl SyncState {
+    pub fn code(self) -> u32 {
+        match self {
+            SyncState::Master => 1,
+            SyncState::Backup => 2,
+        }
+    }
+
+    pub fn from_code(c: u32) -> Option<SyncState> {
+        match c {
+            1 => Some(SyncState::Master),
+            2 => Some(SyncState::Backup),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncState::Master => "master",
+            SyncState::Backup => "backup",
+        }
+    }
+}
+
+/// A connection sync daemon (multicast, by default 224.0.0.81:8848 with
+/// TTL 1). Zero / `None` fields are the kernel's defaults: a request leaves
+/// them out, and kernels older than 4.3 never send them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemon {
+    pub state: SyncState,
+    /// The multicast interface (at most 15 bytes).
+    pub interface: String,
+    pub sync_id: u32,
+    /// UDP payload size of sync messages.
+    pub max_len: u16,
+    pub group: Option<IpAddr>,
+    pub port: u16,
+    pub ttl: u8,
+}
+
+impl SyncDaemon {
+    /// A daemon with the kernel's defaults for group, port, TTL and size.
+    pub fn new(state: SyncState, interface: &str, sync_id: u32) -> SyncDaemon {
+        SyncDaemon {
+            state,
+            interface: interface.to_string(),
+            sync_id,
+            max_len: 0,
+            group: None,
+            port: 0,
+            ttl: 0,
+        }
     }
 }

@@ -33,6 +33,9 @@ impl Desired {
     /// `service` with `dests` put in the canonical order.
     pub fn new(service: Service, mut dests: Vec<Dest>) -> Desired {
         dests.sort_by_key(|d| (d.addr, d.port));
+        // The kernel keys a destination by address and port: a second one
+        // would be refused (EEXIST) at every reconcile. The first wins.
+        dests.dedup_by_key(|d| (d.addr, d.port));
         Desired {
             service,
             dests,
@@ -389,6 +392,138 @@ mod tests {
         want[0].service.scheduler = "sh".into();
         let p = plan(&want, &[have], &[], Policy::Repair);
         assert_eq!(p.ops, [Op::SetService(want[0].service.clone())]);
+    }
+
+    /// A kernel table as IPVS keeps it: services in creation order, each
+    /// new destination at the head of its service's list.
+    fn run(kernel: &mut Vec<(Service, Vec<Dest>)>, ops: &[Op]) {
+        for op in ops {
+            match op {
+                Op::NewService(s) => {
+                    assert!(kernel.iter().all(|(k, _)| k.key != s.key), "{op}");
+                    kernel.push((s.clone(), Vec::new()));
+                }
+                Op::SetService(s) => {
+                    let (k, _) = kernel.iter_mut().find(|(k, _)| k.key == s.key).unwrap();
+                    *k = s.clone();
+                }
+                Op::DelService(key) => kernel.retain(|(k, _)| k.key != *key),
+                Op::NewDest(key, d) => {
+                    let (_, ds) = kernel.iter_mut().find(|(k, _)| k.key == *key).unwrap();
+                    assert!(
+                        ds.iter().all(|x| (x.addr, x.port) != (d.addr, d.port)),
+                        "{op}"
+                    );
+                    ds.insert(0, d.clone());
+                }
+                Op::SetDest(key, d) => {
+                    let (_, ds) = kernel.iter_mut().find(|(k, _)| k.key == *key).unwrap();
+                    let x = ds
+                        .iter_mut()
+                        .find(|x| (x.addr, x.port) == (d.addr, d.port))
+                        .unwrap();
+                    *x = d.clone();
+                }
+                Op::DelDest(key, d) => {
+                    let (_, ds) = kernel.iter_mut().find(|(k, _)| k.key == *key).unwrap();
+                    let before = ds.len();
+                    ds.retain(|x| (x.addr, x.port) != (d.addr, d.port));
+                    assert_eq!(ds.len(), before - 1, "{op}");
+                }
+            }
+        }
+    }
+
+    use proptest::prelude::*;
+
+    /// Services on ports 1-4, destinations 198.18.1.1-6, so desired and
+    /// current tables overlap often.
+    fn arb_table() -> impl Strategy<Value = Vec<(Service, Vec<Dest>)>> {
+        proptest::collection::btree_map(
+            1..5u16,
+            (
+                prop_oneof![Just("mh"), Just("sh"), Just("wlc")],
+                proptest::collection::btree_map(1..7u8, 0..4u32, 0..5),
+            ),
+            0..4,
+        )
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|(port, (sched, ds))| {
+                    let mut s = svc(port);
+                    s.scheduler = sched.into();
+                    let dests = ds.into_iter().map(|(last, w)| dest(last, w)).collect();
+                    (s, dests)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// From any kernel table, one plan makes every desired service
+        /// exactly as desired, leaves everyone else's alone, and a second
+        /// plan has nothing to do.
+        #[test]
+        fn one_plan_converges_and_the_next_is_empty(
+            want in arb_table(),
+            mut kernel in arb_table(),
+        ) {
+            let desired: Vec<Desired> = want
+                .iter()
+                .map(|(s, d)| Desired::new(s.clone(), d.clone()))
+                .collect();
+            let foreign: Vec<(Service, Vec<Dest>)> = kernel
+                .iter()
+                .filter(|(s, _)| want.iter().all(|(w, _)| w.key != s.key))
+                .cloned()
+                .collect();
+            let p = plan(&desired, &kernel, &[], Policy::Repair);
+            run(&mut kernel, &p.ops);
+            for d in &desired {
+                let (s, ds) = kernel.iter().find(|(s, _)| s.key == d.service.key).unwrap();
+                prop_assert!(s.same_config(&d.service));
+                let mut got = ds.clone();
+                got.sort_by_key(|x| (x.addr, x.port));
+                prop_assert_eq!(&got, &d.dests);
+            }
+            for f in &foreign {
+                prop_assert!(kernel.contains(f), "foreign {:?} touched", f.0.key);
+            }
+            let again = plan(&desired, &kernel, &[], Policy::Repair);
+            prop_assert!(again.ops.is_empty(), "{:?}", again.ops);
+        }
+
+        /// Directors that start empty build the same destination lists
+        /// (the kernel's order is the canonical order reversed), whatever
+        /// order their configs list the servers in.
+        #[test]
+        fn empty_directors_agree_on_order(
+            want in arb_table(),
+            seed in any::<u64>(),
+        ) {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            let da: Vec<Desired> = want
+                .iter()
+                .map(|(s, d)| Desired::new(s.clone(), d.clone()))
+                .collect();
+            let db: Vec<Desired> = want
+                .iter()
+                .map(|(s, d)| {
+                    let mut d = d.clone();
+                    let n = d.len().max(1);
+                    d.rotate_left(usize::try_from(seed % 7).unwrap() % n);
+                    d.reverse();
+                    Desired::new(s.clone(), d)
+                })
+                .collect();
+            run(&mut a, &plan(&da, &[], &[], Policy::Repair).ops);
+            run(&mut b, &plan(&db, &[], &[], Policy::Repair).ops);
+            prop_assert_eq!(&a, &b);
+            for ((s, ka), (_, kb)) in a.iter().zip(&b) {
+                prop_assert_eq!(fingerprint(s, ka), fingerprint(s, kb));
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::model::{Dest, Forward, Protocol, Service, ServiceKey, Stats, TunnelType};
+use super::model::{
+    Dest, Forward, Protocol, Service, ServiceKey, Stats, SyncDaemon, SyncState, Timeouts,
+    TunnelType,
+};
 
 /// Generic netlink family name and version.
 pub const FAMILY: &str = "IPVS";
@@ -22,6 +25,10 @@ pub mod cmd {
     pub const SET_DEST: u8 = 6;
     pub const DEL_DEST: u8 = 7;
     pub const GET_DEST: u8 = 8;
+    pub const NEW_DAEMON: u8 = 9;
+    pub const DEL_DAEMON: u8 = 10;
+    pub const GET_DAEMON: u8 = 11;
+    pub const SET_CONFIG: u8 = 12;
     pub const GET_CONFIG: u8 = 13;
     pub const SET_INFO: u8 = 14;
     pub const GET_INFO: u8 = 15;
@@ -33,6 +40,7 @@ pub mod cmd {
 pub mod attr {
     pub const SERVICE: u16 = 1;
     pub const DEST: u16 = 2;
+    pub const DAEMON: u16 = 3;
     pub const TIMEOUT_TCP: u16 = 4;
     pub const TIMEOUT_TCP_FIN: u16 = 5;
     pub const TIMEOUT_UDP: u16 = 6;
@@ -64,11 +72,24 @@ mod dst {
     pub const ACTIVE_CONNS: u16 = 7;
     pub const INACT_CONNS: u16 = 8;
     pub const PERSIST_CONNS: u16 = 9;
+    pub const STATS: u16 = 10;
     pub const STATS64: u16 = 12;
     pub const ADDR_FAMILY: u16 = 11;
     pub const TUN_TYPE: u16 = 13;
     pub const TUN_PORT: u16 = 14;
     pub const TUN_FLAGS: u16 = 15;
+}
+
+/// Sync daemon attributes (`IPVS_DAEMON_ATTR_*`).
+mod daemon {
+    pub const STATE: u16 = 1;
+    pub const MCAST_IFN: u16 = 2;
+    pub const SYNC_ID: u16 = 3;
+    pub const SYNC_MAXLEN: u16 = 4;
+    pub const MCAST_GROUP: u16 = 5;
+    pub const MCAST_GROUP6: u16 = 6;
+    pub const MCAST_PORT: u16 = 7;
+    pub const MCAST_TTL: u16 = 8;
 }
 
 /// Info attributes (`IPVS_INFO_ATTR_*`).
@@ -93,8 +114,10 @@ pub enum DecodeError {
     BadFamily(u16),
     #[error("missing attribute: {0}")]
     Missing(&'static str),
-    #[error("the scheduler name is not UTF-8")]
+    #[error("a scheduler or interface name is not UTF-8")]
     BadName,
+    #[error("sync daemon state {0} is neither master (1) nor backup (2)")]
+    BadState(u32),
     #[error("short generic netlink header")]
     ShortHeader,
 }
@@ -219,6 +242,16 @@ fn service_key(w: &mut Writer, key: &ServiceKey) {
     }
 }
 
+/// The kernel reads NETMASK as a __be32: an IPv4 mask in network order,
+/// but for IPv6 a prefix length that ipvsadm writes in host order.
+fn netmask_bytes(ipv6: bool, netmask: u32) -> [u8; 4] {
+    if ipv6 {
+        netmask.to_ne_bytes()
+    } else {
+        netmask.to_be_bytes()
+    }
+}
+
 fn service_nest(s: &Service) -> Writer {
     let mut w = Writer::default();
     service_key(&mut w, &s.key);
@@ -230,7 +263,7 @@ fn service_nest(s: &Service) -> Writer {
     flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
     w.put(svc::FLAGS, &flags);
     w.u32(svc::TIMEOUT, s.timeout);
-    w.put(svc::NETMASK, &s.netmask.to_ne_bytes());
+    w.put(svc::NETMASK, &netmask_bytes(s.key.is_ipv6(), s.netmask));
     w
 }
 
@@ -288,13 +321,119 @@ pub fn dest_request(key: &ServiceKey, d: &Dest) -> Vec<u8> {
     w.0
 }
 
-/// SET_CONFIG: the TCP, TCP FIN and UDP timeouts (seconds; 0 keeps one).
-pub fn timeouts_request(tcp: u32, tcp_fin: u32, udp: u32) -> Vec<u8> {
+/// GET_DEST (a dump): the service's key alone, as ipvsadm sends it.
+pub fn dest_dump_request(key: &ServiceKey) -> Vec<u8> {
+    let mut k = Writer::default();
+    service_key(&mut k, key);
     let mut w = Writer::default();
-    w.u32(attr::TIMEOUT_TCP, tcp);
-    w.u32(attr::TIMEOUT_TCP_FIN, tcp_fin);
-    w.u32(attr::TIMEOUT_UDP, udp);
+    w.nest(attr::SERVICE, k);
     w.0
+}
+
+/// ZERO: the counters of one service, or of all (no attribute).
+pub fn zero_request(key: Option<&ServiceKey>) -> Vec<u8> {
+    key.map_or_else(Vec::new, service_key_request)
+}
+
+/// SET_CONFIG: the TCP, TCP FIN and UDP timeouts (seconds; 0 keeps one).
+pub fn timeouts_request(t: &Timeouts) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u32(attr::TIMEOUT_TCP, t.tcp);
+    w.u32(attr::TIMEOUT_TCP_FIN, t.tcp_fin);
+    w.u32(attr::TIMEOUT_UDP, t.udp);
+    w.0
+}
+
+/// A GET_CONFIG reply (command SET_CONFIG): the three timeouts.
+pub fn decode_timeouts(attrs: &[u8]) -> Result<Timeouts, DecodeError> {
+    let mut t = Timeouts::default();
+    let (mut tcp, mut fin, mut udp) = (false, false, false);
+    for a in attributes(attrs) {
+        let (kind, v) = a?;
+        match kind {
+            attr::TIMEOUT_TCP => (t.tcp, tcp) = (get_u32(kind, v)?, true),
+            attr::TIMEOUT_TCP_FIN => (t.tcp_fin, fin) = (get_u32(kind, v)?, true),
+            attr::TIMEOUT_UDP => (t.udp, udp) = (get_u32(kind, v)?, true),
+            _ => {}
+        }
+    }
+    if tcp && fin && udp {
+        Ok(t)
+    } else {
+        Err(DecodeError::Missing("timeouts"))
+    }
+}
+
+/// NEW_DAEMON: start a sync daemon. Like ipvsadm, the optional settings
+/// (size, port, TTL, group) are sent only when set: kernels before 4.3
+/// know none of them.
+pub fn daemon_start_request(d: &SyncDaemon) -> Vec<u8> {
+    let mut dw = Writer::default();
+    dw.u32(daemon::STATE, d.state.code());
+    let mut name = d.interface.as_bytes().to_vec();
+    name.push(0);
+    dw.put(daemon::MCAST_IFN, &name);
+    dw.u32(daemon::SYNC_ID, d.sync_id);
+    if d.max_len != 0 {
+        dw.u16(daemon::SYNC_MAXLEN, d.max_len);
+    }
+    // The kernel reads the port in host order (nla_get_u16), unlike
+    // every other port of this family.
+    if d.port != 0 {
+        dw.u16(daemon::MCAST_PORT, d.port);
+    }
+    if d.ttl != 0 {
+        dw.put(daemon::MCAST_TTL, &[d.ttl]);
+    }
+    match d.group {
+        Some(IpAddr::V4(g)) => dw.put(daemon::MCAST_GROUP, &g.octets()),
+        Some(IpAddr::V6(g)) => dw.put(daemon::MCAST_GROUP6, &g.octets()),
+        None => {}
+    }
+    let mut w = Writer::default();
+    w.nest(attr::DAEMON, dw);
+    w.0
+}
+
+/// DEL_DAEMON: stop the daemon in `state` (the kernel reads the state
+/// only; ipvsadm sends an empty interface and sync id 0 as well).
+pub fn daemon_stop_request(state: SyncState) -> Vec<u8> {
+    daemon_start_request(&SyncDaemon::new(state, "", 0))
+}
+
+/// A GET_DAEMON reply: one running daemon. (The kernel sends this nest
+/// without NLA_F_NESTED.)
+pub fn decode_daemon(attrs: &[u8]) -> Result<SyncDaemon, DecodeError> {
+    let nest = find(attrs, attr::DAEMON)?.ok_or(DecodeError::Missing("daemon"))?;
+    let mut state = None;
+    let mut d = SyncDaemon::new(SyncState::Master, "", 0);
+    for a in attributes(nest) {
+        let (kind, v) = a?;
+        match kind {
+            daemon::STATE => {
+                let c = get_u32(kind, v)?;
+                state = Some(SyncState::from_code(c).ok_or(DecodeError::BadState(c))?);
+            }
+            daemon::MCAST_IFN => d.interface = c_string(v)?,
+            daemon::SYNC_ID => d.sync_id = get_u32(kind, v)?,
+            daemon::SYNC_MAXLEN => d.max_len = get_u16(kind, v)?,
+            daemon::MCAST_PORT => d.port = get_u16(kind, v)?,
+            daemon::MCAST_TTL => d.ttl = *v.first().ok_or(DecodeError::BadLength(kind, 0))?,
+            daemon::MCAST_GROUP => d.group = Some(IpAddr::V4(fixed::<4>(kind, v)?.into())),
+            daemon::MCAST_GROUP6 => d.group = Some(IpAddr::V6(fixed::<16>(kind, v)?.into())),
+            _ => {}
+        }
+    }
+    d.state = state.ok_or(DecodeError::Missing("daemon state"))?;
+    Ok(d)
+}
+
+/// A NUL-terminated name (the NUL and anything after it dropped).
+fn c_string(v: &[u8]) -> Result<String, DecodeError> {
+    let name = v.split(|b| *b == 0).next().unwrap_or(&[]);
+    std::str::from_utf8(name)
+        .map(str::to_string)
+        .map_err(|_| DecodeError::BadName)
 }
 
 /// The attributes after the generic netlink header of a reply.
@@ -305,11 +444,16 @@ pub fn genl_attrs(payload: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
     Ok((payload[0], &payload[4..]))
 }
 
-fn stats64(v: &[u8]) -> Result<Stats, DecodeError> {
+/// A STATS64 nest (every counter a u64) or an old STATS one (u32, and
+/// u64 byte counts): each value is read at the width it has.
+fn stats(v: &[u8]) -> Result<Stats, DecodeError> {
     let mut s = Stats::default();
     for a in attributes(v) {
         let (kind, v) = a?;
-        let x = || get_u64(kind, v);
+        let x = || match v.len() {
+            4 => get_u32(kind, v).map(u64::from),
+            _ => get_u64(kind, v),
+        };
         match kind {
             1 => s.conns = x()?,
             2 => s.in_packets = x()?,
@@ -331,6 +475,7 @@ fn stats64(v: &[u8]) -> Result<Stats, DecodeError> {
 pub fn decode_service(attrs: &[u8]) -> Result<Service, DecodeError> {
     let nest = find(attrs, attr::SERVICE)?.ok_or(DecodeError::Missing("service"))?;
     let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
+    let mut netmask = None;
     let mut s = Service {
         key: ServiceKey::Fwmark {
             mark: 0,
@@ -350,21 +495,24 @@ pub fn decode_service(attrs: &[u8]) -> Result<Service, DecodeError> {
             svc::ADDR => addr = Some(v),
             svc::PORT => port = Some(get_be16(kind, v)?),
             svc::FWMARK => fwmark = Some(get_u32(kind, v)?),
-            svc::SCHED_NAME => {
-                let name = v.split(|b| *b == 0).next().unwrap_or(&[]);
-                s.scheduler = std::str::from_utf8(name)
-                    .map_err(|_| DecodeError::BadName)?
-                    .to_string();
-            }
+            svc::SCHED_NAME => s.scheduler = c_string(v)?,
             svc::FLAGS => s.flags = get_u32(kind, v)?,
             svc::TIMEOUT => s.timeout = get_u32(kind, v)?,
-            svc::NETMASK => s.netmask = get_u32(kind, v)?,
-            svc::STATS64 => s.stats = Some(stats64(v)?),
-            svc::STATS => {}
+            svc::NETMASK => netmask = Some(fixed::<4>(kind, v)?),
+            svc::STATS64 => s.stats = Some(stats(v)?),
+            // Kernels before 4.1 send only the 32-bit counters.
+            svc::STATS if s.stats.is_none() => s.stats = Some(stats(v)?),
             _ => {}
         }
     }
     let af = af.ok_or(DecodeError::Missing("service address family"))?;
+    if let Some(m) = netmask {
+        s.netmask = if af == AF_INET6 {
+            u32::from_ne_bytes(m)
+        } else {
+            u32::from_be_bytes(m)
+        };
+    }
     s.key = match (fwmark.filter(|m| *m != 0), protocol, addr, port) {
         (Some(mark), ..) => ServiceKey::Fwmark {
             mark,
@@ -412,7 +560,8 @@ pub fn decode_dest(attrs: &[u8], af_v6: bool) -> Result<Dest, DecodeError> {
             dst::ACTIVE_CONNS => d.active_conns = get_u32(kind, v)?,
             dst::INACT_CONNS => d.inactive_conns = get_u32(kind, v)?,
             dst::PERSIST_CONNS => d.persistent_conns = get_u32(kind, v)?,
-            dst::STATS64 => d.stats = Some(stats64(v)?),
+            dst::STATS64 => d.stats = Some(stats(v)?),
+            dst::STATS if d.stats.is_none() => d.stats = Some(stats(v)?),
             dst::TUN_TYPE => tun_type = *v.first().ok_or(DecodeError::BadLength(kind, 0))?,
             dst::TUN_PORT => tun_port = get_be16(kind, v)?,
             dst::TUN_FLAGS => tun_flags = get_u16(kind, v)?,
@@ -568,6 +717,115 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn a_dest_dump_names_the_service_by_its_key_alone() {
+        let b = dest_dump_request(&web().key);
+        let inner: Vec<u16> = attributes(&b[4..]).map(|a| a.unwrap().0).collect();
+        assert_eq!(inner, [1, 2, 3, 4]);
+        let fw = dest_dump_request(&ServiceKey::Fwmark {
+            mark: 7,
+            ipv6: true,
+        });
+        let inner: Vec<u16> = attributes(&fw[4..]).map(|a| a.unwrap().0).collect();
+        assert_eq!(inner, [1, 5]);
+        assert!(zero_request(None).is_empty());
+        assert_eq!(
+            zero_request(Some(&web().key)),
+            service_key_request(&web().key)
+        );
+    }
+
+    #[test]
+    fn a_daemon_stop_names_the_state() {
+        let b = daemon_stop_request(SyncState::Backup);
+        let d = decode_daemon(&b).unwrap();
+        assert_eq!(d, SyncDaemon::new(SyncState::Backup, "", 0));
+        let mut bad = b.clone();
+        // STATE is the first attribute of the nest: make it 3.
+        bad[8..12].copy_from_slice(&3u32.to_ne_bytes());
+        assert_eq!(decode_daemon(&bad), Err(DecodeError::BadState(3)));
+    }
+
+    /// A reply as the kernel builds it: the request's service nest plus
+    /// counters, 64-bit, 32-bit (the old STATS) or both.
+    fn service_reply(s: &Service, st: &Stats, wide: bool, narrow: bool) -> Vec<u8> {
+        let mut w = service_nest(s);
+        let all = [
+            st.conns,
+            st.in_packets,
+            st.out_packets,
+            st.in_bytes,
+            st.out_bytes,
+            st.cps,
+            st.in_pps,
+            st.out_pps,
+            st.in_bps,
+            st.out_bps,
+        ];
+        if narrow {
+            let mut n = Writer::default();
+            for (i, v) in all.iter().enumerate() {
+                let kind = u16::try_from(i + 1).unwrap();
+                // The old STATS: byte counts u64, the rest u32.
+                if kind == 4 || kind == 5 {
+                    n.put(kind, &v.to_ne_bytes());
+                } else {
+                    n.u32(kind, u32::try_from(*v & 0xffff_ffff).unwrap());
+                }
+            }
+            w.nest(svc::STATS, n);
+        }
+        if wide {
+            let mut n = Writer::default();
+            for (i, v) in all.iter().enumerate() {
+                n.put(u16::try_from(i + 1).unwrap(), &v.to_ne_bytes());
+            }
+            n.put(11, &[0; 4]); // PAD
+            w.nest(svc::STATS64, n);
+        }
+        let mut top = Writer::default();
+        top.nest(attr::SERVICE, w);
+        top.0
+    }
+
+    fn arb_stats() -> impl Strategy<Value = Stats> {
+        proptest::collection::vec(any::<u64>(), 10).prop_map(|v| Stats {
+            conns: v[0],
+            in_packets: v[1],
+            out_packets: v[2],
+            in_bytes: v[3],
+            out_bytes: v[4],
+            cps: v[5],
+            in_pps: v[6],
+            out_pps: v[7],
+            in_bps: v[8],
+            out_bps: v[9],
+        })
+    }
+
+    fn arb_daemon() -> impl Strategy<Value = SyncDaemon> {
+        (
+            prop_oneof![Just(SyncState::Master), Just(SyncState::Backup)],
+            "[a-z0-9.]{0,15}",
+            any::<u32>(),
+            any::<u16>(),
+            proptest::option::of(arb_addr()),
+            any::<u16>(),
+            any::<u8>(),
+        )
+            .prop_map(|(state, interface, sync_id, max_len, group, port, ttl)| {
+                SyncDaemon {
+                    state,
+                    interface,
+                    sync_id,
+                    max_len,
+                    group,
+                    port,
+                    ttl,
+                }
+            })
+    }
+
     proptest! {
         #[test]
         fn services_round_trip(s in arb_service()) {
@@ -603,10 +861,65 @@ mod tests {
         }
 
         #[test]
+        fn service_counters_decode_at_either_width(
+            s in arb_service(),
+            st in arb_stats(),
+            wide in any::<bool>(),
+        ) {
+            // With both, STATS64 wins; alone, the old STATS is read (its
+            // u32 counters truncated by the kernel, as here).
+            let got = decode_service(&service_reply(&s, &st, wide, true)).unwrap();
+            let want = if wide {
+                st
+            } else {
+                let t = |v: u64| v & 0xffff_ffff;
+                Stats {
+                    conns: t(st.conns),
+                    in_packets: t(st.in_packets),
+                    out_packets: t(st.out_packets),
+                    cps: t(st.cps),
+                    in_pps: t(st.in_pps),
+                    out_pps: t(st.out_pps),
+                    in_bps: t(st.in_bps),
+                    out_bps: t(st.out_bps),
+                    ..st
+                }
+            };
+            prop_assert_eq!(got.stats, Some(want));
+            prop_assert!(got.same_config(&s));
+        }
+
+        #[test]
+        fn daemons_round_trip(d in arb_daemon()) {
+            prop_assert_eq!(decode_daemon(&daemon_start_request(&d)).unwrap(), d);
+        }
+
+        #[test]
+        fn timeouts_round_trip(tcp in any::<u32>(), tcp_fin in any::<u32>(), udp in any::<u32>()) {
+            let t = Timeouts { tcp, tcp_fin, udp };
+            prop_assert_eq!(decode_timeouts(&timeouts_request(&t)).unwrap(), t);
+        }
+
+        #[test]
+        fn info_decodes(version in 0..0x0100_0000u32, size in any::<u32>()) {
+            let mut w = Writer::default();
+            w.u32(info::VERSION, version);
+            w.u32(info::CONN_TAB_SIZE, size);
+            let (v, n) = decode_info(&w.0).unwrap();
+            prop_assert_eq!(
+                v,
+                format!("{}.{}.{}", version >> 16, (version >> 8) & 0xff, version & 0xff)
+            );
+            prop_assert_eq!(n, size);
+        }
+
+        #[test]
         fn decoders_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_service(&b);
             let _ = decode_dest(&b, false);
             let _ = decode_info(&b);
+            let _ = decode_daemon(&b);
+            let _ = decode_timeouts(&b);
         }
     }
 }
