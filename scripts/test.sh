@@ -14,7 +14,7 @@ for target in packet_decode lsa_decode auth_verify; do
 done
 # The root package's decoders (fuzz/: each target compiles its sans-IO
 # codec in by path, so only the codec goes through the sanitizers).
-root_targets=(ipvs_decode)
+root_targets=(ipvs_decode vrrp_decode)
 for target in "${root_targets[@]}"; do
   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" -- -max_total_time=15 -print_final_stats=0 2>&1 | tail -1
 done

@@ -56,6 +56,9 @@ struct ConfigFile {
     drain: DrainFile,
     #[serde(default)]
     service: Vec<Spanned<ServiceFile>>,
+    /// VRRP virtual routers (src/vrrp_run.rs).
+    #[serde(default)]
+    vrrp: Vec<crate::vrrp_run::VrrpFile>,
 }
 
 /// An included file: services only.
@@ -255,6 +258,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub speaker: SpeakerConfig,
     pub services: Vec<Service>,
+    /// VRRP instances; a reload leaves them as they run.
+    pub vrrp: Vec<crate::vrrp_run::Instance>,
 }
 
 /// A validated service.
@@ -350,7 +355,7 @@ impl Config {
                 "router_id 0.0.0.0 is not valid".into(),
             ));
         }
-        if raw.ospf.interface.is_empty() {
+        if raw.ospf.interface.is_empty() && raw.vrrp.is_empty() {
             return Err(err(
                 0..0,
                 "ospf: at least one [[ospf.interface]] is needed".into(),
@@ -527,6 +532,7 @@ impl Config {
                 vips,
             },
             services,
+            vrrp: crate::vrrp_run::validate(&raw.vrrp, &err)?,
         })
     }
 }

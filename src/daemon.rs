@@ -68,6 +68,7 @@ pub fn check_config(path: &Path) -> Result<()> {
     for (area, vip, cost) in &s.vips {
         println!("vip {vip}/32 area {area} cost {cost} (static)");
     }
+    crate::vrrp_run::print_plan(&c.vrrp);
     for svc in &c.services {
         println!(
             "service {} {:?} {}:{} {:?} area {} cost {} quorum {}/{} hold-down {} ms",
@@ -528,6 +529,9 @@ impl Manager {
         {
             notes.push("control_socket/metrics_listen changes need a restart: not applied".into());
         }
+        if format!("{:?}", new.vrrp) != format!("{:?}", self.config.vrrp) {
+            notes.push("vrrp changes need a restart: not applied".into());
+        }
         // Static VIPs.
         for (area, vip, cost) in &new_s.vips {
             if !old_s.vips.contains(&(*area, *vip, *cost)) {
@@ -559,6 +563,7 @@ impl Manager {
         config.speaker.interfaces = self.config.speaker.interfaces.clone();
         config.control_socket = self.config.control_socket.clone();
         config.metrics_listen = self.config.metrics_listen;
+        config.vrrp = self.config.vrrp.clone();
         self.config = config;
         self.metrics
             .reloads
@@ -734,6 +739,7 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
     }
     mgr.apply(&cfg.services, None);
     mgr.sync_ipvs();
+    let vrrp = crate::vrrp_run::spawn(&cfg.vrrp);
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -806,6 +812,8 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
             Ok(())
         }
     };
+    // Masters hand over at once (priority 0) rather than after 3 adverts.
+    vrrp.shutdown().await;
     control.abort();
     if let Some(m) = metrics_task {
         m.abort();

@@ -3,3 +3,4 @@
 //! the daemon's config or sockets. The `anycastd` binary (src/main.rs)
 //! builds the daemon and CLI on top of them.
 pub mod ipvs;
+pub mod vrrp;

@@ -14,6 +14,7 @@ mod operate;
 mod service;
 mod show;
 mod vip;
+mod vrrp_run;
 
 use std::path::PathBuf;
 

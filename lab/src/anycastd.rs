@@ -110,6 +110,10 @@ impl Anycastd {
         for s in &node.services {
             c.push_str(&service_config(s));
         }
+        if let Some(v) = &node.vrrp {
+            let status = self.dir.join("vrrp.json");
+            c.push_str(&crate::keepalived::anycastd_section(topo, node, v, &status));
+        }
         c
     }
 

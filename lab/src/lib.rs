@@ -7,6 +7,7 @@
 pub mod anycastd;
 pub mod bird;
 pub mod frr;
+pub mod keepalived;
 pub mod net;
 pub mod netns;
 pub mod scenario;
@@ -216,6 +217,11 @@ fn check_prerequisites(topo: &Topology, opts: &LabOptions) -> Result<(), LabErro
             ));
         }
     }
+    if uses(Implementation::Keepalived) && !Path::new("/usr/sbin/keepalived").exists() {
+        return Err(LabError::Missing(
+            "/usr/sbin/keepalived (apt-get install keepalived)".into(),
+        ));
+    }
     if uses(Implementation::Bird) {
         for bin in ["/usr/sbin/bird", "/usr/sbin/birdc"] {
             if !Path::new(bin).exists() {
@@ -421,6 +427,7 @@ impl Lab {
                 net::default_route(&ns, gw)
                     .context(|| format!("{}: default route via {gw}", node.name))?;
             }
+            self.vrrp_routes(&node.name)?;
             // In the kernel before the routing daemon starts, so it finds
             // them all at once in its first scan.
             if node.external_routes > 0 {
@@ -465,6 +472,7 @@ impl Lab {
                 .start(&ns, topo, &n)
                 .context(|| format!("{node}: start bird")),
             Implementation::Anycastd => self.start_anycastd(node),
+            Implementation::Keepalived => self.start_keepalived(node),
         }
     }
 
@@ -725,6 +733,64 @@ impl Lab {
             .context(|| format!("{node}: anycastd {request}"))
     }
 
+    /// The keepalived of a director whose implementation is keepalived.
+    pub fn keepalived(&self, node: &str) -> keepalived::Keepalived {
+        keepalived::Keepalived::new(&self.node_dir(node).join("keepalived"))
+    }
+
+    /// Starts (or restarts, with its config file as it is now when
+    /// `regenerate` is false) a node's keepalived.
+    pub fn start_keepalived(&mut self, node: &str) -> Result<(), LabError> {
+        self.spawn_keepalived(node, true)
+    }
+
+    /// Starts a node's keepalived again after it stopped, keeping the
+    /// config file a test may have rewritten.
+    pub fn restart_keepalived(&mut self, node: &str) -> Result<(), LabError> {
+        self.spawn_keepalived(node, false)
+    }
+
+    fn spawn_keepalived(&mut self, node: &str, regenerate: bool) -> Result<(), LabError> {
+        let n = self
+            .topology
+            .node(node)
+            .cloned()
+            .ok_or_else(|| LabError::Missing(format!("node {node}")))?;
+        let k = self.keepalived(node);
+        let ns = self.ns_path(node);
+        let child = if regenerate {
+            k.start(&ns, &self.topology, &n)
+        } else {
+            k.spawn(&ns)
+        }
+        .context(|| format!("{node}: start keepalived"))?;
+        self.reap();
+        self.children.push(child);
+        Ok(())
+    }
+
+    /// Routes from the other members of each VRRP LAN to its virtual
+    /// addresses (on-link: they ARP for them).
+    fn vrrp_routes(&self, node: &str) -> Result<(), LabError> {
+        for (n, ifname, vip) in keepalived::vip_routes(&self.topology) {
+            if n != node {
+                continue;
+            }
+            let status = self
+                .command(node, "ip")?
+                .args(["route", "replace", &format!("{vip}/32"), "dev", &ifname])
+                .status()
+                .context(|| format!("{node}: route to {vip}"))?;
+            if !status.success() {
+                return Err(LabError::Io {
+                    context: format!("{node}: ip route replace {vip}/32 dev {ifname}"),
+                    source: std::io::Error::other(status.to_string()),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The anycastd daemon of a director whose implementation is anycastd.
     pub fn anycastd(&self, node: &str) -> anycastd::Anycastd {
         anycastd::Anycastd::new(&self.node_dir(node).join("anycastd"))
@@ -743,6 +809,9 @@ impl Lab {
             Implementation::Frr => self.frr(node).neighbors(),
             Implementation::Bird => self.bird(node).neighbors(),
             Implementation::Anycastd => self.anycastd(node).neighbors(),
+            Implementation::Keepalived => {
+                return Err(LabError::Missing(format!("OSPF on {node} (keepalived)")))
+            }
         }
         .context(|| format!("{node}: OSPF neighbours"))
     }
@@ -755,6 +824,9 @@ impl Lab {
             Implementation::Frr => self.frr(node).database(),
             Implementation::Bird => self.bird(node).database(),
             Implementation::Anycastd => self.anycastd(node).database(),
+            Implementation::Keepalived => {
+                return Err(LabError::Missing(format!("OSPF on {node} (keepalived)")))
+            }
         }
         .context(|| format!("{node}: OSPF database"))
     }
@@ -766,6 +838,9 @@ impl Lab {
             Implementation::Frr => self.frr(node).lsa_count(),
             Implementation::Bird => self.bird(node).lsa_count(),
             Implementation::Anycastd => self.anycastd(node).database().map(|d| d.len()),
+            Implementation::Keepalived => {
+                return Err(LabError::Missing(format!("OSPF on {node} (keepalived)")))
+            }
         }
         .context(|| format!("{node}: OSPF LSA count"))
     }
@@ -802,6 +877,7 @@ impl Lab {
             }
             Implementation::Bird => self.bird(node).pid().into_iter().collect(),
             Implementation::Anycastd => self.anycastd(node).pid().into_iter().collect(),
+            Implementation::Keepalived => self.keepalived(node).pid().into_iter().collect(),
         })
     }
 

@@ -76,6 +76,15 @@ pub enum Implementation {
     Bird,
     /// The anycastd daemon itself (directors only).
     Anycastd,
+    /// keepalived, VRRP only (directors only; no OSPF), from a `vrrp` table.
+    Keepalived,
+}
+
+impl Implementation {
+    /// Whether this software speaks OSPF (keepalived does not).
+    pub fn speaks_ospf(self) -> bool {
+        self != Implementation::Keepalived
+    }
 }
 
 impl fmt::Display for Implementation {
@@ -84,6 +93,7 @@ impl fmt::Display for Implementation {
             Implementation::Frr => "frr",
             Implementation::Bird => "bird",
             Implementation::Anycastd => "anycastd",
+            Implementation::Keepalived => "keepalived",
         })
     }
 }
@@ -226,6 +236,8 @@ struct NodeFile {
     services: Vec<Spanned<ServiceFile>>,
     /// anycastd directors only: the daemon's `[drain]` table.
     drain: Option<Spanned<DrainSettings>>,
+    /// keepalived or anycastd directors: one VRRP virtual router.
+    vrrp: Option<Spanned<crate::keepalived::VrrpSettings>>,
 }
 
 /// The health check of a lab service: `http` (GET `path`, a 200-399
@@ -384,6 +396,8 @@ pub struct Node {
     pub services: Vec<Service>,
     /// anycastd directors: the daemon's `[drain]` settings.
     pub drain: Option<DrainSettings>,
+    /// keepalived or anycastd directors: a VRRP virtual router.
+    pub vrrp: Option<crate::keepalived::VrrpSettings>,
 }
 
 impl Node {
@@ -529,6 +543,7 @@ pub fn fast_hellos_supported(implementation: Implementation, m: u8) -> Result<()
         Implementation::Frr => Err(format!(
             "hello_multiplier = {m}: FRR 8.4 takes 1 to {FRR_MAX_HELLO_MULTIPLIER}"
         )),
+        Implementation::Keepalived => Err("keepalived speaks no OSPF".into()),
         Implementation::Bird => Err(
             "hello_multiplier: BIRD 2.0 has no fast hellos (its hello interval is 1-65535 whole seconds, so a HelloInterval 0 neighbour mismatches); use hello and dead"
                 .into(),
@@ -764,6 +779,9 @@ impl Validator {
             (Role::Router, Some(i)) if *i.get_ref() == Implementation::Anycastd => {
                 return Err((i.span(), "anycastd runs on directors, not routers".into()))
             }
+            (Role::Router, Some(i)) if *i.get_ref() == Implementation::Keepalived => {
+                return Err((i.span(), "keepalived runs on directors, not routers".into()))
+            }
             (Role::Router | Role::Director, Some(i)) => Some(i.into_inner()),
             (Role::Server | Role::Client, Some(i)) => {
                 return Err((
@@ -885,9 +903,33 @@ impl Validator {
             }
             services.push(svc);
         }
+        let vrrp = match n.vrrp {
+            None if implementation == Some(Implementation::Keepalived) => {
+                return Err((
+                    n.name.span(),
+                    format!("keepalived node {name} needs a vrrp table"),
+                ))
+            }
+            None => None,
+            Some(v) => {
+                let span = v.span();
+                let v = v.into_inner();
+                crate::keepalived::validate(&v, &name, implementation)
+                    .map_err(|m| (span.clone(), m))?;
+                if let Some(a) = v
+                    .addresses
+                    .iter()
+                    .find(|a| !self.vip_ranges.iter().any(|r| r.contains(**a)))
+                {
+                    return Err((span, format!("vrrp: {a} is outside the lab's VIP ranges")));
+                }
+                Some(v)
+            }
+        };
         self.nodes
             .insert(name.clone(), (n.role, params, implementation));
         Ok(Node {
+            vrrp,
             name,
             role: n.role,
             implementation,
@@ -910,7 +952,7 @@ impl Validator {
         let Some((_, node_ospf, implementation)) = self.nodes.get(&node).cloned() else {
             return Err((e.node.span(), format!("unknown node {node}")));
         };
-        let runs_ospf = implementation.is_some();
+        let runs_ospf = implementation.is_some_and(Implementation::speaks_ospf);
         let addr: Ipv4Network = e.addr.get_ref().parse().map_err(|err| {
             (
                 e.addr.span(),

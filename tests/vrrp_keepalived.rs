@@ -1,0 +1,574 @@
+//! Issue 6 acceptance: anycastd's VRRP against keepalived 2.2.7 (Debian's
+//! package) on a LAN with a client (topologies/vrrp-keepalived.toml: d1 is
+//! anycastd, k1 keepalived, c1 the client, which is also d1's reference
+//! address). One lab serves every step; the daemons are restarted with
+//! other settings between steps:
+//!
+//! a. v3, 100 ms adverts: the higher priority wins from a fresh start, in
+//!    both directions;
+//! b. the master's link cut under load, anycastd's (and in d keepalived's):
+//!    the VIP moves and the client's requests follow, the failover time is
+//!    measured (bound: 3 x advert + skew + MARGIN); the cut anycastd, its
+//!    reference address unreachable, stays out of master; back, it
+//!    preempts;
+//! c. a graceful stop (priority 0) hands over within the skew time;
+//!    no-preempt keeps a better anycastd backup out;
+//! d. split brain: the two directors' bridge ports isolated from each
+//!    other (both still reach the client): both become master; healed,
+//!    one master within one advert interval and the client's ARP entry
+//!    points at it;
+//! e. v2 with PASS authentication, 1 s adverts: the higher priority wins
+//!    in both directions.
+//!
+//! Needs root and keepalived (the README's test command installs it); a
+//! missing prerequisite fails the test with what is missing.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lab::keepalived::VrrpSettings;
+use lab::traffic::Outcome;
+use lab::{Lab, LabOptions, LoadSpec, Signal, Topology};
+
+const FILE: &str = "vrrp-keepalived.toml";
+const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const ANYCASTD: &str = "d1";
+const KEEPALIVED: &str = "k1";
+const CLIENT: &str = "c1";
+const LAN: &str = "lan0";
+/// What the measured times may exceed the protocol's bound by: the VIP is
+/// seen by polling `ip addr` in the namespace (a process start, 3-10 ms on
+/// a loaded 2-core machine), the adverts ride a timer of the sender's
+/// event loop (keepalived's or anycastd's, a few ms late at worst), and
+/// other engineers' builds share the 2 cores.
+const MARGIN: Duration = Duration::from_millis(60);
+
+fn up() -> Lab {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(FILE);
+    let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let opts = LabOptions {
+        name: None,
+        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
+        capture: None,
+    };
+    Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {FILE}: {e}"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The protocol's bound for a backup of `priority` to take over from a
+/// silent master: 3 x advert + (256 - priority) / 256 x advert.
+fn master_down(advert: Duration, priority: u8) -> Duration {
+    advert * 3 + advert * (256 - u32::from(priority)) / 256
+}
+
+fn run(lab: &Lab, node: &str, program: &str, args: &[&str]) -> String {
+    let out = lab
+        .command(node, program)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{node}: {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{node}: {program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn has_vip(lab: &Lab, node: &str) -> bool {
+    run(
+        lab,
+        node,
+        "ip",
+        &["-4", "-o", "addr", "show", "dev", "eth0"],
+    )
+    .contains(&format!(" {VIP}/"))
+}
+
+/// The directors holding the VIP.
+fn masters(lab: &Lab) -> Vec<&'static str> {
+    [ANYCASTD, KEEPALIVED]
+        .into_iter()
+        .filter(|n| has_vip(lab, n))
+        .collect()
+}
+
+/// Polls until exactly `node` holds the VIP; the time it took.
+fn wait_sole_master(lab: &Lab, node: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if masters(lab) == [node] {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{node} not the only master after {limit:?}: masters {:?}; anycastd {}; keepalived {:?}",
+            masters(lab),
+            anycastd_state(lab),
+            lab.keepalived(KEEPALIVED).state()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The VIP stays with `node` alone for `d`.
+fn assert_stays(lab: &Lab, node: &str, d: Duration, why: &str) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        assert_eq!(masters(lab), [node], "{why}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn anycastd_status(lab: &Lab) -> serde_json::Value {
+    let path = lab.anycastd(ANYCASTD).dir.join("vrrp.json");
+    std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn anycastd_state(lab: &Lab) -> String {
+    anycastd_status(lab)["state"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn mac(lab: &Lab, node: &str) -> String {
+    let out = run(lab, node, "ip", &["-j", "link", "show", "dev", "eth0"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+    v[0]["address"].as_str().expect("address").to_string()
+}
+
+/// The client's ARP entry for the VIP.
+fn client_arp(lab: &Lab) -> Option<String> {
+    let out = run(
+        lab,
+        CLIENT,
+        "ip",
+        &["-j", "neigh", "show", &VIP.to_string()],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    v.get(0)?.get("lladdr")?.as_str().map(str::to_string)
+}
+
+/// Who answers one request from the client.
+fn served_by(lab: &Lab) -> Option<String> {
+    let report = lab
+        .requests(
+            CLIENT,
+            LoadSpec {
+                target: SocketAddr::new(VIP.into(), 80),
+                count: 1,
+                max_duration: Duration::from_secs(1),
+                timeout: Duration::from_millis(500),
+                interval: Duration::ZERO,
+            },
+        )
+        .ok()?;
+    report.per_server.keys().next().cloned()
+}
+
+fn set_vrrp(lab: &mut Lab, node: &str, f: impl FnOnce(&mut VrrpSettings)) {
+    let n = lab
+        .topology
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == node)
+        .expect("node");
+    f(n.vrrp.as_mut().expect("vrrp table"));
+}
+
+fn stop_anycastd(lab: &mut Lab) {
+    if lab.anycastd_pid(ANYCASTD).is_some() {
+        lab.signal_anycastd(ANYCASTD, Signal::SIGTERM)
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.wait_anycastd_exit(ANYCASTD, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+fn stop_keepalived(lab: &Lab) {
+    let Some(pid) = lab.keepalived(KEEPALIVED).pid() else {
+        return;
+    };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+    let gone = lab::wait_for(Duration::from_secs(5), Duration::from_millis(5), || {
+        (!lab::process_alive(pid)).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "keepalived {pid} still runs 5 s after SIGTERM"
+    );
+}
+
+/// Both daemons stopped, restarted together with their current settings.
+fn restart_both(lab: &mut Lab) {
+    stop_anycastd(lab);
+    stop_keepalived(lab);
+    assert!(masters(lab).is_empty(), "a VIP outlived its daemon");
+    lab.start_keepalived(KEEPALIVED)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.start_anycastd(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A bridge port setting of a director's link in the LAN's namespace.
+fn bridge(lab: &Lab, node: &str, args: &[&str]) {
+    let mut all = vec!["link", "set", "dev", node];
+    all.extend_from_slice(args);
+    run(lab, LAN, "bridge", &all);
+}
+
+fn elect(lab: &mut Lab, d1: u8, k1: u8, winner: &str, advert: Duration) {
+    set_vrrp(lab, ANYCASTD, |v| v.priority = d1);
+    set_vrrp(lab, KEEPALIVED, |v| v.priority = k1);
+    restart_both(lab);
+    let bound = master_down(advert, d1.min(k1)) + Duration::from_secs(2);
+    let took = wait_sole_master(lab, winner, bound);
+    // It stays: the other one accepts its adverts.
+    assert_stays(
+        lab,
+        winner,
+        (advert * 4).min(Duration::from_secs(2)),
+        "election settled",
+    );
+    let other = if winner == ANYCASTD {
+        KEEPALIVED
+    } else {
+        ANYCASTD
+    };
+    let state = || {
+        if other == ANYCASTD {
+            anycastd_state(lab)
+        } else {
+            lab.keepalived(KEEPALIVED).state().unwrap_or_default()
+        }
+    };
+    let backup = lab::wait_for(Duration::from_secs(1), Duration::from_millis(10), || {
+        state().eq_ignore_ascii_case("backup").then_some(())
+    });
+    assert!(backup.is_some(), "{other} is {}, not backup", state());
+    assert_eq!(served_by(lab).as_deref(), Some(winner));
+    println!(
+        "election: anycastd {d1} vs keepalived {k1}: {winner} master {:.0} ms after the start",
+        ms(took)
+    );
+}
+
+/// Cuts `master`'s link (its bridge port disabled, carrier up) under load
+/// and measures how long until `backup` (of `priority`) holds the VIP
+/// alone and the client's requests reach it; `during` runs before the
+/// load stops.
+fn failover(lab: &Lab, master: &str, backup: &str, priority: u8, during: impl FnOnce()) {
+    let advert = Duration::from_millis(100);
+    let load = lab
+        .start_load(
+            CLIENT,
+            LoadSpec {
+                target: SocketAddr::new(VIP.into(), 80),
+                count: usize::MAX,
+                max_duration: Duration::from_secs(10),
+                timeout: Duration::from_millis(100),
+                interval: Duration::from_millis(5),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(300));
+    let cut = Instant::now();
+    bridge(lab, master, &["state", "0"]);
+    // The cut-off master may keep the VIP (keepalived does not notice):
+    // what counts is the backup taking it.
+    let took = lab::wait_for(Duration::from_secs(3), Duration::from_millis(2), || {
+        has_vip(lab, backup).then(|| cut.elapsed())
+    })
+    .unwrap_or_else(|| panic!("{backup} did not take the VIP within 3 s"));
+    let bound = master_down(advert, priority);
+    during();
+    std::thread::sleep(Duration::from_millis(400));
+    let report = load.stop().unwrap_or_else(|e| panic!("{e}"));
+    let started = report.started.expect("load ran");
+    let first = report
+        .events
+        .iter()
+        .find(|e| {
+            started + e.at >= cut
+                && matches!(&e.outcome, Outcome::Ok { server } if server == backup)
+        })
+        .map(|e| started + e.at + e.latency - cut)
+        .unwrap_or_else(|| panic!("the client never reached {backup} after the cut"));
+    // Once the VIP has moved (and a request in flight to the old master
+    // has timed out), every answer comes from the new one.
+    let served_after: Vec<&str> = report
+        .events
+        .iter()
+        .filter(|e| started + e.at >= cut + took + Duration::from_millis(100))
+        .filter_map(|e| match &e.outcome {
+            Outcome::Ok { server } => Some(server.as_str()),
+            Outcome::Failed { .. } => None,
+        })
+        .collect();
+    assert!(
+        !served_after.is_empty() && served_after.iter().all(|s| *s == backup),
+        "after the failover: {served_after:?}"
+    );
+    println!(
+        "failover ({master}'s link cut, 100 ms adverts): {backup} master after {:.0} ms \
+         (bound 3 x advert + skew = {:.0} ms), client served by it {:.0} ms after the cut; {}",
+        ms(took),
+        ms(bound),
+        ms(first),
+        report.summary()
+    );
+    assert!(
+        took <= bound + MARGIN,
+        "failover took {took:?}, bound {bound:?} + {MARGIN:?}"
+    );
+    assert!(took < Duration::from_millis(400) + MARGIN);
+}
+
+#[test]
+fn vrrp_keepalived() {
+    let total = Instant::now();
+    let mut lab = up();
+    let advert = Duration::from_millis(100);
+
+    // The generated config passes check-config and shows the instance.
+    let conf = lab.anycastd(ANYCASTD).config_path();
+    let out = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["check-config", conf.to_str().expect("path")])
+        .output()
+        .expect("check-config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("vrrp VI_51 on eth0 vrid 51 v3 priority 150"),
+        "{text}"
+    );
+
+    // a. v3: anycastd 150 against keepalived 100 from the lab's start...
+    let took = wait_sole_master(&lab, ANYCASTD, Duration::from_secs(5));
+    assert_stays(
+        &lab,
+        ANYCASTD,
+        advert * 4,
+        "anycastd has the higher priority",
+    );
+    assert_eq!(
+        lab.keepalived(KEEPALIVED).state().as_deref(),
+        Some("BACKUP")
+    );
+    assert_eq!(served_by(&lab).as_deref(), Some(ANYCASTD));
+    println!(
+        "election: anycastd 150 vs keepalived 100: anycastd master {:.0} ms after lab up",
+        ms(took)
+    );
+    // ... and keepalived 100 against anycastd 50.
+    elect(&mut lab, 50, 100, KEEPALIVED, advert);
+    elect(&mut lab, 150, 100, ANYCASTD, advert);
+    let status = anycastd_status(&lab);
+    assert_eq!(
+        status["counters"]["checksum"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+
+    // b. The master's link cut (its bridge port disabled, carrier up) under
+    // load: keepalived takes over after 3 adverts + its skew. The isolated
+    // anycastd cannot reach its reference: Fault, never master.
+    failover(&lab, ANYCASTD, KEEPALIVED, 100, || {
+        assert_stays(
+            &lab,
+            KEEPALIVED,
+            Duration::from_millis(800),
+            "isolated anycastd stays out",
+        );
+        assert_eq!(anycastd_state(&lab), "Fault", "{}", anycastd_status(&lab));
+    });
+
+    // Link back: the reference answers, anycastd (150) preempts.
+    bridge(&lab, ANYCASTD, &["state", "3"]);
+    let took = wait_sole_master(&lab, ANYCASTD, Duration::from_secs(3));
+    assert_eq!(served_by(&lab).as_deref(), Some(ANYCASTD));
+    println!(
+        "link back: anycastd preempts after {:.0} ms (reference probe, then master down)",
+        ms(took)
+    );
+
+    // c. Graceful stop: priority 0, keepalived within its skew time.
+    lab.signal_anycastd(ANYCASTD, Signal::SIGTERM)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = wait_sole_master(&lab, KEEPALIVED, Duration::from_secs(2));
+    let skew = advert * (256 - 100) / 256;
+    println!(
+        "graceful stop (SIGTERM): keepalived master after {:.0} ms (skew {:.0} ms)",
+        ms(took),
+        ms(skew)
+    );
+    assert!(took <= skew + MARGIN, "{took:?}");
+    lab.wait_anycastd_exit(ANYCASTD, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // No preempt: anycastd (150) starts as a backup and stays one. Its
+    // notify hook (added to the generated config) hears of it.
+    set_vrrp(&mut lab, ANYCASTD, |v| v.preempt = false);
+    let dir = lab.anycastd(ANYCASTD).dir;
+    let (script, states) = (dir.join("notify.sh"), dir.join("notify.log"));
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1 $2 $3 $4\" >> {}\n", states.display()),
+    )
+    .expect("notify script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let conf = lab
+        .anycastd_generated_config(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The [[vrrp]] table comes last: these keys are its.
+    let conf = format!("{conf}notify = \"{}\"\n", script.display());
+    lab.write_anycastd_config(ANYCASTD, &conf)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.restart_anycastd(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_stays(
+        &lab,
+        KEEPALIVED,
+        Duration::from_millis(1200),
+        "no-preempt anycastd stays backup",
+    );
+    assert_eq!(anycastd_state(&lab), "Backup");
+    let notified = std::fs::read_to_string(&states).unwrap_or_default();
+    assert_eq!(notified.trim(), "INSTANCE VI_51 BACKUP 150", "notify hook");
+    // With preempt it takes over.
+    set_vrrp(&mut lab, ANYCASTD, |v| v.preempt = true);
+    stop_anycastd(&mut lab);
+    lab.start_anycastd(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = wait_sole_master(&lab, ANYCASTD, Duration::from_secs(3));
+    println!(
+        "preempt: anycastd (150) master {:.0} ms after its start",
+        ms(took)
+    );
+
+    // keepalived with a higher priority (200) preempts anycastd.
+    set_vrrp(&mut lab, KEEPALIVED, |v| v.priority = 200);
+    stop_keepalived(&lab);
+    lab.start_keepalived(KEEPALIVED)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = wait_sole_master(&lab, KEEPALIVED, Duration::from_secs(3));
+    println!(
+        "preempt: keepalived (200) master {:.0} ms after its start",
+        ms(took)
+    );
+
+    // anycastd (150) takes over when keepalived's link is cut; back,
+    // keepalived (still master: it saw nothing) and anycastd meet and
+    // keepalived (200) stays.
+    failover(&lab, KEEPALIVED, ANYCASTD, 150, || {});
+    bridge(&lab, KEEPALIVED, &["state", "3"]);
+    let took = wait_sole_master(&lab, KEEPALIVED, Duration::from_secs(2));
+    println!(
+        "keepalived's link back: one master (keepalived) after {:.0} ms",
+        ms(took)
+    );
+    assert!(took <= advert + MARGIN, "{took:?}");
+
+    // d. Split brain: the directors' ports isolated from each other, both
+    // still reaching the client (and anycastd its reference): anycastd
+    // becomes master too and its gratuitous ARPs win the client over.
+    let k1_mac = mac(&lab, KEEPALIVED);
+    let d1_mac = mac(&lab, ANYCASTD);
+    bridge(&lab, ANYCASTD, &["isolated", "on"]);
+    bridge(&lab, KEEPALIVED, &["isolated", "on"]);
+    let both = lab::wait_for(Duration::from_secs(3), Duration::from_millis(5), || {
+        (masters(&lab).len() == 2).then_some(())
+    });
+    assert!(
+        both.is_some(),
+        "both should be master while cut: {:?}",
+        masters(&lab)
+    );
+    let won = lab::wait_for(Duration::from_secs(2), Duration::from_millis(5), || {
+        (client_arp(&lab).as_deref() == Some(d1_mac.as_str())).then_some(())
+    });
+    assert!(
+        won.is_some(),
+        "client ARP {:?}, anycastd {d1_mac}",
+        client_arp(&lab)
+    );
+    assert_eq!(served_by(&lab).as_deref(), Some(ANYCASTD));
+    // Healed: anycastd yields to keepalived's adverts (or keepalived hears
+    // anycastd's first and re-asserts), and the client's ARP follows.
+    let heal = Instant::now();
+    bridge(&lab, ANYCASTD, &["isolated", "off"]);
+    bridge(&lab, KEEPALIVED, &["isolated", "off"]);
+    let one = wait_sole_master(&lab, KEEPALIVED, Duration::from_secs(2));
+    let arp = lab::wait_for(Duration::from_secs(2), Duration::from_millis(2), || {
+        (client_arp(&lab).as_deref() == Some(k1_mac.as_str())).then(|| heal.elapsed())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "client ARP still {:?}, keepalived is {k1_mac}",
+            client_arp(&lab)
+        )
+    });
+    let others = anycastd_status(&lab)["other_masters"].as_u64().unwrap_or(0);
+    println!(
+        "split brain healed: one master after {:.0} ms, client ARP on keepalived after {:.0} ms; \
+         anycastd saw another master {others} times",
+        ms(one),
+        ms(arp)
+    );
+    assert!(one <= advert + MARGIN, "{one:?}");
+    assert!(arp <= advert + MARGIN, "{arp:?}");
+    assert!(others >= 1);
+    assert_eq!(served_by(&lab).as_deref(), Some(KEEPALIVED));
+
+    // The interface's own state is tracked: carrier lost, Fault at once.
+    run(&lab, LAN, "ip", &["link", "set", "dev", ANYCASTD, "down"]);
+    let fault = lab::wait_for(Duration::from_secs(1), Duration::from_millis(5), || {
+        let s = anycastd_status(&lab);
+        (s["state"] == "Fault" && s["faults"].to_string().contains("interface eth0")).then_some(())
+    });
+    assert!(fault.is_some(), "{}", anycastd_status(&lab));
+    run(&lab, LAN, "ip", &["link", "set", "dev", ANYCASTD, "up"]);
+    let back = lab::wait_for(Duration::from_secs(3), Duration::from_millis(5), || {
+        (anycastd_state(&lab) == "Backup").then_some(())
+    });
+    assert!(back.is_some(), "{}", anycastd_status(&lab));
+
+    // e. v2 with PASS authentication and 1 s adverts, both directions.
+    let advert = Duration::from_secs(1);
+    for node in [ANYCASTD, KEEPALIVED] {
+        set_vrrp(&mut lab, node, |v| {
+            v.version = 2;
+            v.advert_ms = 1000;
+            v.auth_pass = Some("1111".into());
+        });
+    }
+    elect(&mut lab, 150, 100, ANYCASTD, advert);
+    elect(&mut lab, 50, 100, KEEPALIVED, advert);
+    let status = anycastd_status(&lab);
+    assert_eq!(status["version"], 2);
+    assert_eq!(
+        status["counters"]["auth"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+
+    stop_anycastd(&mut lab);
+    stop_keepalived(&lab);
+    println!("vrrp_keepalived: {:.1} s", total.elapsed().as_secs_f64());
+}
