@@ -17,7 +17,10 @@
 //!    other (both still reach the client): both become master; healed,
 //!    one master within one advert interval and the client's ARP entry
 //!    points at it;
-//! e. v2 with PASS authentication, 1 s adverts: the higher priority wins
+//!    then anycastd's interface loses carrier: Fault at once;
+//! e. unicast adverts both ways, and keepalived's `old_unicast_checksum`:
+//!    dropped and counted until anycastd is told to accept and send it;
+//! f. v2 with PASS authentication, 1 s adverts: the higher priority wins
 //!    in both directions.
 //!
 //! Needs root and keepalived (the README's test command installs it); a
@@ -178,6 +181,12 @@ fn served_by(lab: &Lab) -> Option<String> {
     report.per_server.keys().next().cloned()
 }
 
+fn keepalived_log_tail(lab: &Lab) -> String {
+    let log = std::fs::read_to_string(lab.keepalived(KEEPALIVED).log_path()).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
 fn set_vrrp(lab: &mut Lab, node: &str, f: impl FnOnce(&mut VrrpSettings)) {
     let n = lab
         .topology
@@ -257,7 +266,12 @@ fn elect(lab: &mut Lab, d1: u8, k1: u8, winner: &str, advert: Duration) {
     let backup = lab::wait_for(Duration::from_secs(1), Duration::from_millis(10), || {
         state().eq_ignore_ascii_case("backup").then_some(())
     });
-    assert!(backup.is_some(), "{other} is {}, not backup", state());
+    assert!(
+        backup.is_some(),
+        "{other} is {}, not backup; keepalived's log ends:\n{}",
+        state(),
+        keepalived_log_tail(lab)
+    );
     assert_eq!(served_by(lab).as_deref(), Some(winner));
     println!(
         "election: anycastd {d1} vs keepalived {k1}: {winner} master {:.0} ms after the start",
@@ -549,7 +563,39 @@ fn vrrp_keepalived() {
     });
     assert!(back.is_some(), "{}", anycastd_status(&lab));
 
-    // e. v2 with PASS authentication and 1 s adverts, both directions.
+    // Unicast adverts (keepalived's unicast_peer), both directions.
+    let (d1_addr, k1_addr) = (Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 3));
+    set_vrrp(&mut lab, ANYCASTD, |v| v.unicast_peers = vec![k1_addr]);
+    set_vrrp(&mut lab, KEEPALIVED, |v| v.unicast_peers = vec![d1_addr]);
+    elect(&mut lab, 150, 100, ANYCASTD, advert);
+    elect(&mut lab, 50, 100, KEEPALIVED, advert);
+    // keepalived's old unicast checksum (224.0.0.18 in the pseudo-header):
+    // dropped and counted by default, so anycastd hears no master and
+    // claims the VIP too; with accept_legacy_v3_checksum and
+    // send_legacy_unicast_checksum the two agree again, both ways.
+    set_vrrp(&mut lab, KEEPALIVED, |v| v.legacy_checksum = true);
+    restart_both(&mut lab);
+    let both = lab::wait_for(Duration::from_secs(3), Duration::from_millis(5), || {
+        (masters(&lab).len() == 2).then_some(())
+    });
+    assert!(both.is_some(), "masters {:?}", masters(&lab));
+    let dropped = lab::wait_for(Duration::from_secs(1), Duration::from_millis(10), || {
+        let n = anycastd_status(&lab)["counters"]["checksum"].as_u64()?;
+        (n > 0).then_some(n)
+    });
+    assert!(dropped.is_some(), "{}", anycastd_status(&lab));
+    set_vrrp(&mut lab, ANYCASTD, |v| v.legacy_checksum = true);
+    elect(&mut lab, 50, 100, KEEPALIVED, advert);
+    elect(&mut lab, 150, 100, ANYCASTD, advert);
+    println!("unicast: elections both ways; keepalived's old unicast checksum dropped and counted unless configured, then elections both ways");
+    for node in [ANYCASTD, KEEPALIVED] {
+        set_vrrp(&mut lab, node, |v| {
+            v.unicast_peers.clear();
+            v.legacy_checksum = false;
+        });
+    }
+
+    // f. v2 with PASS authentication and 1 s adverts, both directions.
     let advert = Duration::from_secs(1);
     for node in [ANYCASTD, KEEPALIVED] {
         set_vrrp(&mut lab, node, |v| {

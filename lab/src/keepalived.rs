@@ -45,6 +45,14 @@ pub struct VrrpSettings {
     pub reference: Option<Ipv4Addr>,
     /// anycastd only: the reference probe's interval (100 ms unless given).
     pub reference_interval_ms: Option<u64>,
+    /// Adverts go to these peers (unicast) instead of 224.0.0.18.
+    #[serde(default)]
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// keepalived: `old_unicast_checksum` (224.0.0.18 in the v3 pseudo-
+    /// header of unicast adverts); anycastd: accept and send such
+    /// checksums.
+    #[serde(default)]
+    pub legacy_checksum: bool,
 }
 
 fn default_version() -> u8 {
@@ -157,6 +165,16 @@ pub fn anycastd_section(
     if let Some(d) = v.preempt_delay_ms {
         let _ = writeln!(c, "preempt_delay_ms = {d}");
     }
+    if !v.unicast_peers.is_empty() {
+        let peers: Vec<String> = v.unicast_peers.iter().map(|a| format!("\"{a}\"")).collect();
+        let _ = writeln!(c, "unicast_peers = [{}]", peers.join(", "));
+    }
+    if v.legacy_checksum {
+        let _ = writeln!(
+            c,
+            "accept_legacy_v3_checksum = true\nsend_legacy_unicast_checksum = true"
+        );
+    }
     if let Some(p) = &v.auth_pass {
         let _ = writeln!(c, "auth_pass = \"{p}\"");
     }
@@ -233,6 +251,16 @@ impl Keepalived {
                 c,
                 "  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}"
             );
+        }
+        if !v.unicast_peers.is_empty() {
+            let _ = writeln!(c, "  unicast_peer {{");
+            for p in &v.unicast_peers {
+                let _ = writeln!(c, "    {p}");
+            }
+            let _ = writeln!(c, "  }}");
+        }
+        if v.legacy_checksum {
+            let _ = writeln!(c, "  old_unicast_checksum");
         }
         let _ = writeln!(c, "  virtual_ipaddress {{");
         for a in &v.addresses {
@@ -319,11 +347,20 @@ impl Keepalived {
             .ok()
     }
 
-    /// The state keepalived last reported through its notify script.
+    /// The state keepalived last logged (MASTER, BACKUP, FAULT; STOP once
+    /// it stopped). Read from its log rather than from the notify script's
+    /// file: two scripts of quick successive changes may finish out of
+    /// order.
     pub fn state(&self) -> Option<String> {
-        std::fs::read_to_string(self.state_path())
-            .ok()
-            .map(|s| s.trim().to_string())
+        let log = std::fs::read_to_string(self.log_path()).ok()?;
+        log.lines().rev().find_map(|l| {
+            if l.contains("Stopped Keepalived") {
+                return Some("STOP".to_string());
+            }
+            let (_, rest) = l.split_once("Entering ")?;
+            let (word, _) = rest.split_once(" STATE")?;
+            Some(word.to_string())
+        })
     }
 }
 
@@ -345,6 +382,8 @@ mod tests {
             interface: None,
             reference: None,
             reference_interval_ms: None,
+            unicast_peers: Vec::new(),
+            legacy_checksum: false,
         };
         let k = Keepalived::new(Path::new("/run/x"));
         let c = k.config("198.18.0.2", "eth0", &v);

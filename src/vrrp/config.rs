@@ -60,6 +60,10 @@ pub struct InstanceFile<C> {
     /// `old_unicast_checksum`).
     #[serde(default)]
     pub accept_legacy_v3_checksum: bool,
+    /// Send unicast v3 adverts with 224.0.0.18 in the pseudo-header, for
+    /// such peers.
+    #[serde(default)]
+    pub send_legacy_unicast_checksum: bool,
     #[serde(default = "default_garp_repeat")]
     pub garp_repeat: u32,
     #[serde(default = "default_garp_interval_ms")]
@@ -341,6 +345,7 @@ fn validate_one<C: Clone>(f: &InstanceFile<C>, span: Range<usize>) -> Result<Val
         } else {
             ChecksumMode::Rfc
         },
+        legacy_unicast_checksum: f.send_legacy_unicast_checksum,
     };
     Ok(Validated {
         run: RunConfig {

@@ -62,6 +62,9 @@ pub struct Config {
     /// Unicast peers: adverts go to each of them instead of 224.0.0.18.
     pub unicast_peers: Vec<Ipv4Addr>,
     pub checksum: ChecksumMode,
+    /// Unicast adverts checksummed as if sent to 224.0.0.18, for peers
+    /// that verify that way (keepalived's `old_unicast_checksum`).
+    pub legacy_unicast_checksum: bool,
 }
 
 impl Config {
@@ -77,6 +80,7 @@ impl Config {
             auth: Auth::None,
             unicast_peers: Vec::new(),
             checksum: ChecksumMode::Rfc,
+            legacy_unicast_checksum: false,
         }
     }
 }
@@ -312,7 +316,12 @@ impl Instance {
             self.cfg.unicast_peers.clone()
         };
         for dst in dsts {
-            let bytes = adv.encode(self.primary, dst);
+            let sum_dst = if self.cfg.legacy_unicast_checksum {
+                VRRP_GROUP
+            } else {
+                dst
+            };
+            let bytes = adv.encode(self.primary, sum_dst);
             self.transmits.push_back(Transmit { dst, bytes });
             self.count("adverts_sent");
         }

@@ -642,3 +642,18 @@ fn after_a_split_the_winner_reannounces_whichever_advert_crosses_first() {
         );
     }
 }
+
+#[test]
+fn legacy_unicast_checksums_are_sent_on_request() {
+    let now = Instant::now();
+    let mut cfg = v3(255);
+    cfg.unicast_peers = vec![addr(3)];
+    cfg.legacy_unicast_checksum = true;
+    let mut inst = Instance::new(cfg, addr(2));
+    inst.startup(now);
+    let t = inst.poll_transmit().expect("advert");
+    assert_eq!(t.dst, addr(3));
+    let ok = |mode| super::packet::checksum_ok(&t.bytes, Version::V3, addr(2), addr(3), mode);
+    assert!(!ok(ChecksumMode::Rfc));
+    assert!(ok(ChecksumMode::Lenient));
+}
