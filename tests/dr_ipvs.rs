@@ -14,7 +14,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use lab::scenario::{self, Cast};
@@ -25,30 +24,16 @@ const INNER: &str = "ANYCASTD_DR_IPVS_INNER";
 
 #[test]
 fn dr_ipvs() {
-    let has_ipvs = Path::new("/proc/net/ip_vs").exists()
-        || std::fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("ip_vs "));
-    if std::env::var_os(INNER).is_some() || has_ipvs {
+    if std::env::var_os(INNER).is_some() || lab::vm::kernel_has_ipvs() {
         scenario_here();
         return;
     }
-    let exe = std::env::current_exe().expect("test binary path");
-    let cmd = format!("{} --exact dr_ipvs --nocapture", exe.display());
-    let opts = lab::vm::VmOptions {
-        timeout: Duration::from_secs(420),
-        env: vec![(INNER.into(), "1".into())],
-        cwd: Some(env!("CARGO_MANIFEST_DIR").into()),
-        ..Default::default()
-    };
-    let out = lab::vm::Vm::run(&cmd, &opts).unwrap_or_else(|e| panic!("the VM run failed: {e}"));
-    println!("{}", out.stdout);
-    eprintln!("{}", out.stderr);
-    assert_eq!(
-        out.status, 0,
-        "the scenario failed inside the VM (its output is above)"
-    );
-    assert!(
-        out.stdout.contains("dr_ipvs: passed"),
-        "the inner run did not finish"
+    lab::vm::rerun_test_in_vm(
+        "dr_ipvs",
+        INNER,
+        Duration::from_secs(420),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "dr_ipvs: passed",
     );
 }
 
@@ -169,11 +154,11 @@ fn scenario_here() {
         let mut s =
             TcpStream::connect_timeout(&SocketAddr::from((vip, 80)), Duration::from_secs(3))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut answers = vec![ask(&mut s)?];
+        let mut answers = vec![lab::traffic::ask_keepalive(&mut s)?];
         let _ = first_tx.send(answers[0].clone());
         while !stop_conn.load(std::sync::atomic::Ordering::Relaxed) && answers.len() < 1000 {
             std::thread::sleep(Duration::from_millis(300));
-            answers.push(ask(&mut s)?);
+            answers.push(lab::traffic::ask_keepalive(&mut s)?);
         }
         Ok(answers)
     })
@@ -229,26 +214,4 @@ fn scenario_here() {
     assert!(!after.per_server.contains_key("s2"), "{}", after.summary());
     lab.down();
     println!("dr_ipvs: passed in {:.1} s", t0.elapsed().as_secs_f64());
-}
-
-/// One HTTP/1.1 request on `s` (kept alive): the body (the server's name).
-fn ask(s: &mut TcpStream) -> std::io::Result<String> {
-    s.write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")?;
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte)? == 0 {
-            return Err(std::io::Error::other("connection closed"));
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no content-length in {head}")))?;
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body)?;
-    Ok(String::from_utf8_lossy(&body).trim().to_string())
 }

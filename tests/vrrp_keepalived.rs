@@ -72,18 +72,8 @@ fn master_down(advert: Duration, priority: u8) -> Duration {
 }
 
 fn run(lab: &Lab, node: &str, program: &str, args: &[&str]) -> String {
-    let out = lab
-        .command(node, program)
+    lab.output(node, program, args)
         .unwrap_or_else(|e| panic!("{e}"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{node}: {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{node}: {program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn has_vip(lab: &Lab, node: &str) -> bool {

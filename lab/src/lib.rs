@@ -598,6 +598,28 @@ impl Lab {
         netns::command(&self.ns_path(node), program).context(|| format!("{node}: namespace"))
     }
 
+    /// Runs `program args` inside a node's namespace to its end: its
+    /// stdout, or an error carrying its stderr when it failed.
+    pub fn output(&self, node: &str, program: &str, args: &[&str]) -> Result<String, LabError> {
+        let what = || format!("{node}: {program} {}", args.join(" "));
+        let out = self
+            .command(node, program)?
+            .args(args)
+            .output()
+            .context(what)?;
+        if !out.status.success() {
+            return Err(LabError::Io {
+                context: what(),
+                source: std::io::Error::other(format!(
+                    "{}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The FRR instance of a node whose implementation is FRR (for
     /// `vtysh` queries).
     pub fn frr(&self, node: &str) -> frr::Frr {

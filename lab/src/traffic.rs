@@ -47,6 +47,30 @@ const MAX_BODY_BYTES: usize = 4096;
 /// is killed.
 ///
 /// Only returns on setup failure (runtime creation or bind).
+/// One HTTP/1.1 request on a kept-alive blocking connection (as a
+/// long-lived client does): the answer's body (the server's name).
+pub fn ask_keepalive(s: &mut std::net::TcpStream) -> io::Result<String> {
+    use std::io::{Read, Write};
+    s.write_all(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")?;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(io::Error::other("connection closed"));
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no content-length in {head}")))?;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)?;
+    Ok(String::from_utf8_lossy(&body).trim().to_string())
+}
+
 pub fn serve_http(node_name: &str, port: u16) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -455,6 +455,44 @@ fn env_script(extra: &[(String, String)]) -> String {
 }
 
 /// `word` quoted for sh.
+/// Whether this kernel has IPVS (loaded or as a module), so an IPVS
+/// scenario can run here rather than in the VM.
+pub fn kernel_has_ipvs() -> bool {
+    std::path::Path::new("/proc/net/ip_vs").exists()
+        || std::fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("ip_vs "))
+}
+
+/// Runs test `test` of the calling test binary again inside the VM with
+/// `inner_env=1` set, echoes what it printed, and panics unless it exited
+/// 0 having printed `passed_marker` (so a run cut short fails too).
+pub fn rerun_test_in_vm(
+    test: &str,
+    inner_env: &str,
+    timeout: Duration,
+    cwd: &Path,
+    passed_marker: &str,
+) {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("test binary path: {e}"));
+    let cmd = format!("{} --exact {test} --nocapture", exe.display());
+    let opts = VmOptions {
+        timeout,
+        env: vec![(inner_env.into(), "1".into())],
+        cwd: Some(cwd.to_path_buf()),
+        ..Default::default()
+    };
+    let out = Vm::run(&cmd, &opts).unwrap_or_else(|e| panic!("the VM run failed: {e}"));
+    println!("{}", out.stdout);
+    eprintln!("{}", out.stderr);
+    assert_eq!(
+        out.status, 0,
+        "the scenario failed inside the VM (its output is above)"
+    );
+    assert!(
+        out.stdout.contains(passed_marker),
+        "the inner run did not finish"
+    );
+}
+
 pub fn shell_quote(word: &str) -> String {
     if !word.is_empty()
         && word
