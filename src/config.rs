@@ -280,6 +280,10 @@ pub struct Service {
     pub ipvs: Option<IpvsService>,
     /// `local` mode: one server, this node (the VIP).
     pub servers: Vec<Server>,
+    /// The VRRP instance that carries the VIP (one of its addresses), if
+    /// any: then VRRP puts the VIP on its interface while master, and the
+    /// VIP is neither put on lo nor announced over OSPF.
+    pub vrrp: Option<String>,
 }
 
 impl Service {
@@ -482,6 +486,13 @@ impl Config {
             default_area,
             areas: interfaces.iter().map(|i| i.area).collect(),
             static_vips: vips.iter().map(|(_, a, _)| *a).collect(),
+            // (Validated with the [[vrrp]] tables below.)
+            vrrp_addresses: raw
+                .vrrp
+                .iter()
+                .flat_map(|v| v.get_ref().addresses.get_ref().clone())
+                .filter_map(|a| a.get_ref().split('/').next()?.parse().ok())
+                .collect(),
             drain,
         };
         let mut services: Vec<Service> = Vec::new();
@@ -531,8 +542,20 @@ impl Config {
                 interfaces,
                 vips,
             },
+            vrrp: {
+                let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+                let vrrp = crate::vrrp_run::validate(&raw.vrrp, &names, &err)?;
+                // A VIP that a VRRP instance carries belongs to it: not on
+                // lo, not announced over OSPF.
+                for s in &mut services {
+                    s.vrrp = vrrp
+                        .iter()
+                        .find(|v| v.run.instance.addresses.contains(&s.vip))
+                        .map(|v| v.run.name.clone());
+                }
+                vrrp
+            },
             services,
-            vrrp: crate::vrrp_run::validate(&raw.vrrp, &err)?,
         })
     }
 }
@@ -576,6 +599,8 @@ struct ServiceContext {
     default_area: Ipv4Addr,
     areas: Vec<Ipv4Addr>,
     static_vips: Vec<Ipv4Addr>,
+    /// Addresses VRRP carries: their services need no OSPF area.
+    vrrp_addresses: Vec<Ipv4Addr>,
     drain: DrainSpec,
 }
 
@@ -605,7 +630,7 @@ impl ServiceContext {
             )));
         }
         let area = s.area.unwrap_or(self.default_area);
-        if !self.areas.contains(&area) {
+        if !self.areas.contains(&area) && !self.vrrp_addresses.contains(&s.vip) {
             return Err(fail(format!("no OSPF interface in area {area}")));
         }
         let checks = |list: &[Spanned<CheckConfig>],
@@ -714,6 +739,7 @@ impl ServiceContext {
             drain: self.drain,
             ipvs,
             servers,
+            vrrp: None,
         })
     }
 }

@@ -23,6 +23,8 @@ use crate::config::{Config, Service};
 use crate::health::{self, ProbeContext, Report};
 use crate::metrics::Metrics;
 use crate::service::{Action, CheckId, Director, Mode, ServiceShape};
+use anycastd::ipvs::model::{SyncDaemon, SyncState};
+use anycastd::vrrp::instance::State;
 
 /// Requests from the control socket to the manager.
 #[derive(Debug)]
@@ -177,6 +179,9 @@ struct Manager {
     ipvs_generation: u64,
     /// Each `ipvs` service's fingerprint as last programmed.
     fingerprints: BTreeMap<String, String>,
+    /// The VRRP instances and the state each last entered.
+    vrrp: crate::vrrp_run::Handle,
+    vrrp_states: BTreeMap<String, State>,
 }
 
 impl Manager {
@@ -410,6 +415,25 @@ impl Manager {
         // a VIP waits for its servers' weights (see `sync_ipvs`).
         self.sync_ipvs();
         while let Some(action) = self.director.poll_action(now) {
+            let (vip, up) = match action {
+                Action::Advertise { vip, .. } => (vip, true),
+                Action::Withdraw { vip } => (vip, false),
+            };
+            // A VRRP instance carries this VIP: its services' state goes
+            // to the instances that track them, nothing to OSPF.
+            let owned: Vec<&str> = self
+                .running
+                .iter()
+                .filter(|r| r.svc.vip == vip && r.svc.vrrp.is_some())
+                .map(|r| r.svc.name.as_str())
+                .collect();
+            if !owned.is_empty() {
+                for name in owned {
+                    tracing::info!(service = %name, up, "vrrp: tracked service");
+                    self.vrrp.service_state(name, up);
+                }
+                continue;
+            }
             let cmd = match action {
                 Action::Advertise { area, vip, cost } => Command::Advertise { area, vip, cost },
                 Action::Withdraw { vip } => Command::Withdraw { vip },
@@ -485,7 +509,66 @@ impl Manager {
         }
     }
 
-    fn status(&self, now: Instant) -> Value {
+    /// A VRRP instance entered `state`: metrics, and the IPVS connection
+    /// sync daemon's role when the instance has `lvs_sync`.
+    fn on_vrrp_state(&mut self, instance: &str, state: State) {
+        let m = &self.metrics;
+        for s in [
+            State::Initialize,
+            State::Backup,
+            State::Master,
+            State::Fault,
+        ] {
+            let l = vec![("instance", instance.to_string()), ("state", s.to_string())];
+            m.vrrp_state.get_or_create(&l).set(i64::from(s == state));
+        }
+        m.vrrp_transitions
+            .get_or_create(&vec![
+                ("instance", instance.to_string()),
+                ("state", state.to_string()),
+            ])
+            .inc();
+        self.vrrp_states.insert(instance.to_string(), state);
+        let sync = self
+            .config
+            .vrrp
+            .iter()
+            .find(|v| v.run.name == instance)
+            .and_then(|v| v.lvs_sync.clone());
+        if let (Some(sync), Some(h)) = (sync, &self.ipvs) {
+            let role = if state == State::Master {
+                SyncState::Master
+            } else {
+                SyncState::Backup
+            };
+            h.set_sync(SyncDaemon::new(
+                role,
+                &sync.interface,
+                u32::from(sync.syncid),
+            ));
+        }
+    }
+
+    /// Priorities and other-master counts into the metrics.
+    async fn vrrp_metrics(&self) {
+        for v in self.vrrp.status().await {
+            let Some(name) = v["name"].as_str() else {
+                continue;
+            };
+            let l = vec![("instance", name.to_string())];
+            let get = |k: &str| v[k].as_i64().unwrap_or(0);
+            self.metrics
+                .vrrp_priority
+                .get_or_create(&l)
+                .set(get("priority"));
+            self.metrics
+                .vrrp_other_masters
+                .get_or_create(&l)
+                .set(get("other_masters"));
+        }
+    }
+
+    async fn status(&self, now: Instant) -> Value {
         let mut v = serde_json::to_value(self.director.status(now)).unwrap_or(Value::Null);
         if let Some(vips) = v.get_mut("vips").and_then(Value::as_array_mut) {
             for entry in vips {
@@ -501,6 +584,31 @@ impl Manager {
         }
         v["router_id"] = json!(self.config.speaker.instance.router_id.to_string());
         v["config"] = json!(self.config_path.display().to_string());
+        if let Some(services) = v.get_mut("services").and_then(Value::as_array_mut) {
+            for entry in services {
+                let owner = self
+                    .running
+                    .iter()
+                    .find(|r| entry["name"].as_str() == Some(r.svc.name.as_str()))
+                    .and_then(|r| r.svc.vrrp.clone());
+                let fingerprint = entry["name"]
+                    .as_str()
+                    .and_then(|n| self.fingerprints.get(n).cloned());
+                let Some(obj) = entry.as_object_mut() else {
+                    continue;
+                };
+                if let Some(o) = owner {
+                    obj.insert("vrrp".into(), json!(o));
+                }
+                // Equal on every director: the same flow, the same server.
+                if let Some(f) = fingerprint {
+                    obj.insert("fingerprint".into(), json!(f));
+                }
+            }
+        }
+        if !self.config.vrrp.is_empty() {
+            v["vrrp"] = json!(self.vrrp.status().await);
+        }
         v
     }
 
@@ -707,6 +815,8 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         ipvs_sent: None,
         ipvs_generation: 0,
         fingerprints: BTreeMap::new(),
+        vrrp: crate::vrrp_run::Handle::default(),
+        vrrp_states: BTreeMap::new(),
     };
     // IPVS services: the VIP must be local for IPVS to see its packets.
     let ipvs_services: Vec<&Service> = cfg
@@ -715,8 +825,13 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         .filter(|s| s.mode == crate::service::Mode::Ipvs)
         .collect();
     let (_no_ipvs, mut ipvs_rx) = mpsc::unbounded_channel();
-    if !ipvs_services.is_empty() {
+    let lvs_sync = cfg.vrrp.iter().any(|v| v.lvs_sync.is_some());
+    if !ipvs_services.is_empty() || lvs_sync {
         for s in &ipvs_services {
+            if s.vrrp.is_some() {
+                // VRRP puts it on its interface while master.
+                continue;
+            }
             match crate::vip::add_to_lo(s.vip).await {
                 Ok(true) => tracing::info!(vip = %s.vip, "added to lo"),
                 Ok(false) => {}
@@ -739,7 +854,13 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
     }
     mgr.apply(&cfg.services, None);
     mgr.sync_ipvs();
-    let vrrp = crate::vrrp_run::spawn(&cfg.vrrp);
+    let (vrrp, mut vrrp_rx) = crate::vrrp_run::spawn(&cfg.vrrp);
+    mgr.vrrp = vrrp;
+    // Tracked services count as down until the director announces them.
+    for s in cfg.services.iter().filter(|s| s.vrrp.is_some()) {
+        mgr.vrrp.service_state(&s.name, false);
+    }
+    let mut vrrp_tick = tokio::time::interval(Duration::from_secs(5));
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -767,6 +888,8 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         tokio::select! {
             Some(r) = report_rx.recv() => mgr.on_report(Instant::now(), &r),
             Some(r) = ipvs_rx.recv() => mgr.on_ipvs_report(&r),
+            Some((name, state)) = vrrp_rx.recv() => mgr.on_vrrp_state(&name, state),
+            _ = vrrp_tick.tick(), if !mgr.config.vrrp.is_empty() => mgr.vrrp_metrics().await,
             Some(c) = ctl_rx.recv() => handle_control(&mut mgr, c).await,
             _ = sleep => {}
             _ = drain_tick.tick() => mgr.watch_drains(Instant::now()),
@@ -813,7 +936,7 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         }
     };
     // Masters hand over at once (priority 0) rather than after 3 adverts.
-    vrrp.shutdown().await;
+    std::mem::take(&mut mgr.vrrp).shutdown().await;
     control.abort();
     if let Some(m) = metrics_task {
         m.abort();
@@ -847,7 +970,7 @@ async fn handle_control(mgr: &mut Manager, c: Control) {
     let now = Instant::now();
     match c {
         Control::Status(reply) => {
-            let _ = reply.send(mgr.status(now));
+            let _ = reply.send(mgr.status(now).await);
         }
         Control::Drain { vip, reply } => {
             let r = mgr

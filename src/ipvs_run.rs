@@ -2,12 +2,14 @@
 //! (neli is blocking), takes the latest desired table from the manager,
 //! reconciles the kernel with it at once and again every period (hand-made
 //! drift is repaired and logged), and reports which services are
-//! programmed as configured, with their fingerprints.
+//! programmed as configured, with their fingerprints. It also keeps the
+//! connection sync daemon in the role VRRP gives it (`lvs_sync`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
+use anycastd::ipvs::model::{SyncDaemon, SyncState};
 use anycastd::ipvs::reconcile::{self, Desired, Policy};
 use anycastd::ipvs::{Client, ServiceKey};
 use tokio::sync::mpsc as tmpsc;
@@ -33,15 +35,26 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+enum Msg {
+    Table(u64, Vec<Desired>),
+    Sync(SyncDaemon),
+}
+
 pub struct Handle {
-    desired: mpsc::Sender<(u64, Vec<Desired>)>,
+    desired: mpsc::Sender<Msg>,
 }
 
 impl Handle {
     /// Hands the loop a new desired table (reconciled at once); its
     /// reports carry `generation`.
     pub fn set(&self, generation: u64, desired: Vec<Desired>) {
-        let _ = self.desired.send((generation, desired));
+        let _ = self.desired.send(Msg::Table(generation, desired));
+    }
+
+    /// The connection sync daemon to run: this one, and not the other
+    /// role's (checked again every period).
+    pub fn set_sync(&self, daemon: SyncDaemon) {
+        let _ = self.desired.send(Msg::Sync(daemon));
     }
 }
 
@@ -58,7 +71,7 @@ pub fn set_sysctls() -> Vec<String> {
 /// Starts the loop; it reconciles every `period` and whenever
 /// [`Handle::set`] gives it a new table, and sends a report after each.
 pub fn spawn(period: Duration) -> (Handle, tmpsc::UnboundedReceiver<Report>) {
-    let (tx, rx) = mpsc::channel::<(u64, Vec<Desired>)>();
+    let (tx, rx) = mpsc::channel::<Msg>();
     let (rtx, rrx) = tmpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("ipvs".into())
@@ -67,40 +80,43 @@ pub fn spawn(period: Duration) -> (Handle, tmpsc::UnboundedReceiver<Report>) {
     (Handle { desired: tx }, rrx)
 }
 
-fn run(
-    rx: &mpsc::Receiver<(u64, Vec<Desired>)>,
-    reports: &tmpsc::UnboundedSender<Report>,
-    period: Duration,
-) {
+fn run(rx: &mpsc::Receiver<Msg>, reports: &tmpsc::UnboundedSender<Report>, period: Duration) {
     let mut client: Option<Client> = None;
     let mut desired: Option<(u64, Vec<Desired>)> = None;
+    let mut sync: Option<SyncDaemon> = None;
+    let mut sync_error: Option<String> = None;
     // Services this daemon programmed: deleted once no longer desired.
     let mut ours: BTreeSet<ServiceKey> = BTreeSet::new();
     let mut last_notes: Vec<String> = Vec::new();
     let mut sysctls_done = false;
     loop {
-        let fresh = match rx.recv_timeout(period) {
-            Ok(d) => {
-                // Only the latest table matters.
-                let mut d = d;
-                while let Ok(newer) = rx.try_recv() {
-                    d = newer;
+        let mut fresh = false;
+        match rx.recv_timeout(period) {
+            Ok(m) => {
+                // Only the latest table and sync role matter.
+                let mut next = Some(m);
+                while let Some(m) = next.take().or_else(|| rx.try_recv().ok()) {
+                    match m {
+                        Msg::Table(g, d) => {
+                            desired = Some((g, d));
+                            fresh = true;
+                        }
+                        Msg::Sync(d) => sync = Some(d),
+                    }
                 }
-                desired = Some(d);
-                true
             }
-            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
-        };
-        let Some((generation, want)) = desired.as_ref() else {
+        }
+        if desired.is_none() && sync.is_none() {
             continue;
-        };
+        }
         if client.is_none() {
             match Client::connect() {
                 Ok(c) => client = Some(c),
                 Err(e) => {
                     let _ = reports.send(Report {
-                        generation: *generation,
+                        generation: desired.as_ref().map_or(0, |d| d.0),
                         error: Some(e.to_string()),
                         ..Report::default()
                     });
@@ -109,6 +125,18 @@ fn run(
             }
         }
         let Some(c) = client.as_ref() else { continue };
+        if let Some(want) = &sync {
+            let r = sync_daemons(c, want).err().map(|e| e.to_string());
+            if r != sync_error {
+                if let Some(e) = &r {
+                    tracing::error!("ipvs: sync daemon: {e}");
+                }
+                sync_error = r;
+            }
+        }
+        let Some((generation, want)) = desired.as_ref() else {
+            continue;
+        };
         if !sysctls_done {
             for p in set_sysctls() {
                 tracing::warn!("ipvs: {p}");
@@ -123,6 +151,37 @@ fn run(
         }
         let _ = reports.send(report);
     }
+}
+
+/// Runs `want` and stops the other role's daemon; a daemon of the same
+/// role on another interface or sync id is restarted.
+fn sync_daemons(c: &Client, want: &SyncDaemon) -> Result<(), anycastd::ipvs::IpvsError> {
+    let role = |s: SyncState| match s {
+        SyncState::Master => "master",
+        SyncState::Backup => "backup",
+    };
+    let mut running = false;
+    for d in c.daemons()? {
+        let same =
+            d.state == want.state && d.interface == want.interface && d.sync_id == want.sync_id;
+        if same {
+            running = true;
+            continue;
+        }
+        c.stop_daemon(d.state)?;
+        tracing::info!(
+            interface = %d.interface, syncid = d.sync_id,
+            "ipvs: sync {} daemon stopped", role(d.state)
+        );
+    }
+    if !running {
+        c.start_daemon(want)?;
+        tracing::info!(
+            interface = %want.interface, syncid = want.sync_id,
+            "ipvs: sync {} daemon started", role(want.state)
+        );
+    }
+    Ok(())
 }
 
 fn reconcile_once(

@@ -46,6 +46,10 @@ pub struct Metrics {
     pub ipvs_bytes: Family<Labels, Counter<u64, AtomicU64>>,
     pub ipvs_server_connections: Family<Labels, Gauge>,
     pub ipvs_server_weight: Family<Labels, Gauge>,
+    pub vrrp_state: Family<Labels, Gauge>,
+    pub vrrp_transitions: Family<Labels, Counter>,
+    pub vrrp_priority: Family<Labels, Gauge>,
+    pub vrrp_other_masters: Family<Labels, Gauge>,
 }
 
 /// Brings a counter up to a cumulative value read from the kernel.
@@ -83,6 +87,30 @@ impl Metrics {
         let ipvs_bytes = Family::default();
         let ipvs_server_connections = Family::default();
         let ipvs_server_weight = Family::default();
+        let vrrp_state = Family::default();
+        let vrrp_transitions = Family::default();
+        let vrrp_priority = Family::default();
+        let vrrp_other_masters = Family::default();
+        registry.register(
+            "vrrp_state",
+            "VRRP instance state (1 for the current one)",
+            vrrp_state.clone(),
+        );
+        registry.register(
+            "vrrp_transitions",
+            "VRRP state changes by the state entered",
+            vrrp_transitions.clone(),
+        );
+        registry.register(
+            "vrrp_priority",
+            "VRRP priority in use (after tracking)",
+            vrrp_priority.clone(),
+        );
+        registry.register(
+            "vrrp_other_masters",
+            "Adverts from another master heard while master",
+            vrrp_other_masters.clone(),
+        );
         registry.register(
             "ipvs_programmed",
             "IPVS service in the kernel exactly as desired (1 yes)",
@@ -185,6 +213,10 @@ impl Metrics {
             ipvs_bytes,
             ipvs_server_connections,
             ipvs_server_weight,
+            vrrp_state,
+            vrrp_transitions,
+            vrrp_priority,
+            vrrp_other_masters,
         }
     }
 

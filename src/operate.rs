@@ -59,11 +59,16 @@ pub fn render_status(v: &Value) -> String {
             .filter(|s| text(s, "vip") == addr)
             .map(|s| {
                 let healthy = s.get("healthy").and_then(Value::as_bool) == Some(true);
-                format!(
+                let mut n = format!(
                     "{}({})",
                     text(s, "name"),
                     if healthy { "up" } else { "down" }
-                )
+                );
+                // Announced to VRRP tracking, not to OSPF.
+                if let Some(i) = s.get("vrrp").and_then(Value::as_str) {
+                    n.push_str(&format!(" via vrrp {i}"));
+                }
+                n
             })
             .collect();
         let mut drain = text(vip, "drain").to_string();
@@ -160,8 +165,79 @@ pub fn render_services(v: &Value) -> String {
                 );
             }
         }
+        if let Some(f) = s.get("fingerprint").and_then(Value::as_str) {
+            let _ = writeln!(out, "{:<12} fingerprint {f}", "");
+        }
     }
     out
+}
+
+/// `show vrrp`: one block per instance, shaped like keepalived's state
+/// dump.
+pub fn render_vrrp(v: &Value) -> String {
+    let mut out = String::new();
+    let empty = Vec::new();
+    let list = v.get("vrrp").and_then(Value::as_array).unwrap_or(&empty);
+    if list.is_empty() {
+        out.push_str("no VRRP instances\n");
+    }
+    for i in list {
+        let num = |k: &str| i.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "VRRP instance {} on {}, VRID {}, version {}",
+            text(i, "name"),
+            text(i, "interface"),
+            num("vrid"),
+            num("version")
+        );
+        let _ = writeln!(
+            out,
+            "  State {}, priority {} (configured {}), master {}, advert interval {} ms",
+            text(i, "state"),
+            num("priority"),
+            num("base_priority"),
+            text(i, "master"),
+            num("master_adver_interval_cs") * 10
+        );
+        let addrs: Vec<&str> = i
+            .get("addresses")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let _ = writeln!(out, "  Virtual addresses {}", addrs.join(" "));
+        let faults: Vec<&str> = i
+            .get("faults")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if !faults.is_empty() {
+            let _ = writeln!(out, "  Faults: {}", faults.join(", "));
+        }
+        let _ = writeln!(out, "  Another master seen {} times", num("other_masters"));
+        if let Some(c) = i.get("counters").and_then(Value::as_object) {
+            let parts: Vec<String> = c.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(out, "  Counters: {}", parts.join(", "));
+        }
+    }
+    out
+}
+
+pub fn vrrp(socket: &Path, json: bool) -> Result<()> {
+    let v = request(socket, &Request::Status)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v.get("vrrp").unwrap_or(&Value::Null))?
+        );
+    } else {
+        print!("{}", render_vrrp(&v));
+    }
+    Ok(())
 }
 
 pub fn status(socket: &Path, json: bool) -> Result<()> {
@@ -301,6 +377,33 @@ mod tests {
         let t = render_services(&sample());
         assert!(t.contains("192.0.2.10 (up)"), "{t}");
         assert!(t.contains("up,pending"), "{t}");
+    }
+
+    #[test]
+    fn vrrp_blocks_show_state_and_tracking() {
+        let mut v = sample();
+        v["services"][0]["vrrp"] = json!("VI_1");
+        v["vrrp"] = json!([{
+            "name": "VI_1", "interface": "eth0", "vrid": 51, "version": 3,
+            "state": "Fault", "priority": 50, "base_priority": 150, "master": null,
+            "master_adver_interval_cs": 10, "other_masters": 2,
+            "faults": ["reference 198.18.0.1"], "addresses": ["192.0.2.10"],
+            "counters": {"adverts_sent": 7}
+        }]);
+        let t = render_vrrp(&v);
+        assert!(
+            t.contains("VRRP instance VI_1 on eth0, VRID 51, version 3"),
+            "{t}"
+        );
+        assert!(
+            t.contains("State Fault, priority 50 (configured 150)"),
+            "{t}"
+        );
+        assert!(t.contains("advert interval 100 ms"), "{t}");
+        assert!(t.contains("Faults: reference 198.18.0.1"), "{t}");
+        assert!(t.contains("adverts_sent 7"), "{t}");
+        assert!(render_status(&v).contains("web(up) via vrrp VI_1"));
+        assert_eq!(render_vrrp(&sample()), "no VRRP instances\n");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum ShowCommand {
     Counters,
     /// Services with their servers and check verdicts.
     Services,
+    /// VRRP instances: state, priority, master, tracking, counters.
+    Vrrp,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -136,6 +138,9 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
     if let ShowCommand::Services = what {
         return crate::operate::services(socket, as_json);
     }
+    if let ShowCommand::Vrrp = what {
+        return crate::operate::vrrp(socket, as_json);
+    }
     let (req, what) = match what {
         ShowCommand::Ospf {
             what: OspfWhat::Neighbor,
@@ -164,7 +169,7 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
             "lsa",
         ),
         ShowCommand::Counters => (Request::ShowCounters, "counters"),
-        ShowCommand::Services => unreachable!("handled above"),
+        ShowCommand::Services | ShowCommand::Vrrp => unreachable!("handled above"),
     };
     let v = request(socket, &req)?;
     if as_json {

@@ -1,7 +1,9 @@
 //! The daemon's VRRP instances: each `[[vrrp]]` table runs
 //! [`anycastd::vrrp::linux::run`] on the daemon's runtime, its
 //! `[[vrrp.track_check]]` health checks (the same probes as services')
-//! feeding the instance's tracking weights.
+//! feeding the instance's tracking weights, and the daemon's `[[service]]`
+//! states (`track_service`) fed by the manager. State changes go back to
+//! the manager (IPVS sync daemon role, status, metrics).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -9,7 +11,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anycastd::vrrp::config::{self as vconfig, InstanceFile};
+use anycastd::vrrp::config::{self as vconfig, InstanceFile, LvsSync};
+use anycastd::vrrp::instance::State;
 use anycastd::vrrp::linux::{self, Input, RunConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -24,14 +27,24 @@ pub struct Instance {
     pub run: RunConfig,
     /// (tracker name, weight, check).
     pub checks: Vec<(String, i16, Check)>,
+    /// Tracked `[[service]]`s: (service name, weight).
+    pub services: Vec<(String, i16)>,
+    pub lvs_sync: Option<LvsSync>,
+}
+
+/// The tracker name of a `[[service]]`.
+pub fn service_tracker(service: &str) -> String {
+    format!("service {service}")
 }
 
 pub type VrrpFile = Spanned<InstanceFile<CheckConfig>>;
 
 /// Validates the `[[vrrp]]` tables; a check without an address probes
-/// 127.0.0.1 (the service on this node).
+/// 127.0.0.1 (the service on this node); tracked services must be among
+/// `services`.
 pub fn validate(
     list: &[VrrpFile],
+    services: &[&str],
     err: &dyn Fn(Range<usize>, String) -> ConfigError,
 ) -> Result<Vec<Instance>, ConfigError> {
     let validated = vconfig::validate(list).map_err(|(span, m)| err(span, m))?;
@@ -48,7 +61,20 @@ pub fn validate(
                         .map_err(|m| err(c.span(), format!("vrrp {}: {name}: {m}", v.run.name)))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Instance { run: v.run, checks })
+            for (name, _, span) in &v.services {
+                if !services.contains(&name.as_str()) {
+                    return Err(err(
+                        span.clone(),
+                        format!("vrrp {}: track_service: no service `{name}`", v.run.name),
+                    ));
+                }
+            }
+            Ok(Instance {
+                run: v.run,
+                checks,
+                services: v.services.into_iter().map(|(n, w, _)| (n, w)).collect(),
+                lvs_sync: v.lvs_sync,
+            })
         })
         .collect()
 }
@@ -90,31 +116,48 @@ pub fn print_plan(instances: &[Instance]) {
                 check.target
             );
         }
+        for (name, weight) in &i.services {
+            println!("  track service {name} weight {weight}");
+        }
+        if let Some(l) = &i.lvs_sync {
+            println!(
+                "  ipvs connection sync on {} syncid {}: master while master, backup otherwise",
+                l.interface, l.syncid
+            );
+        }
     }
 }
 
 /// The running instances.
+#[derive(Default)]
 pub struct Handle {
     inputs: Vec<mpsc::Sender<Input>>,
+    /// Each instance's tracked services (same order as `inputs`).
+    services: Vec<Vec<String>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// A state an instance entered: (instance name, state).
+pub type StateChange = (String, State);
+
 /// Starts every instance and its checks on the current runtime. An
 /// instance that fails (no such interface, no address) logs why and stops;
-/// the others go on.
-pub fn spawn(instances: &[Instance]) -> Handle {
+/// the others go on. State changes come out of the receiver.
+pub fn spawn(instances: &[Instance]) -> (Handle, mpsc::UnboundedReceiver<StateChange>) {
+    let (state_tx, state_rx) = mpsc::unbounded_channel();
     let mut handle = Handle {
         inputs: Vec::new(),
+        services: Vec::new(),
         tasks: Vec::new(),
     };
     if instances.is_empty() {
-        return handle;
+        return (handle, state_rx);
     }
     let ctx = match ProbeContext::new() {
         Ok(c) => Arc::new(c),
         Err(e) => {
             tracing::error!("vrrp: TLS client configuration: {e}");
-            return handle;
+            return (handle, state_rx);
         }
     };
     for inst in instances {
@@ -123,14 +166,28 @@ pub fn spawn(instances: &[Instance]) -> Handle {
             .checks
             .iter()
             .map(|(n, w, _)| (n.clone(), *w))
+            .chain(inst.services.iter().map(|(n, w)| (service_tracker(n), *w)))
             .collect();
         let run = inst.run.clone();
+        // The instance's states, tagged with its name.
+        let (one_tx, mut one_rx) = mpsc::unbounded_channel();
+        let (all, tag) = (state_tx.clone(), run.name.clone());
+        handle.tasks.push(tokio::spawn(async move {
+            while let Some(s) = one_rx.recv().await {
+                if all.send((tag.clone(), s)).is_err() {
+                    return;
+                }
+            }
+        }));
         handle.tasks.push(tokio::spawn(async move {
             let name = run.name.clone();
-            if let Err(e) = linux::run(run, trackers, rx).await {
+            if let Err(e) = linux::run(run, trackers, rx, one_tx).await {
                 tracing::error!(instance = %name, "VRRP instance stopped: {e}");
             }
         }));
+        handle
+            .services
+            .push(inst.services.iter().map(|(n, _)| n.clone()).collect());
         // Each check's verdicts, forwarded as tracker inputs.
         let (report_tx, mut report_rx) = mpsc::unbounded_channel();
         let mut names = HashMap::new();
@@ -160,12 +217,24 @@ pub fn spawn(instances: &[Instance]) -> Handle {
         }));
         handle.inputs.push(tx);
     }
-    handle
+    (handle, state_rx)
 }
 
 impl Handle {
+    /// A `[[service]]`'s state for the instances that track it: up while
+    /// the daemon would announce its VIP.
+    pub fn service_state(&self, service: &str, up: bool) {
+        for (tx, services) in self.inputs.iter().zip(&self.services) {
+            if services.iter().any(|s| s == service) {
+                let name = service_tracker(service);
+                if tx.try_send(Input::Tracker { name, up }).is_err() {
+                    tracing::warn!(%service, "vrrp: instance input full or gone");
+                }
+            }
+        }
+    }
+
     /// Every instance's state, as JSON.
-    #[allow(dead_code)] // for the control socket's `show vrrp`
     pub async fn status(&self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
         for tx in &self.inputs {
@@ -233,6 +302,71 @@ check = { type = "http", port = 8080, path = "/health", interval_ms = 200 }
         let (name, weight, check) = &v.checks[0];
         assert_eq!((name.as_str(), *weight), ("web", -60));
         assert_eq!(check.target, "127.0.0.1:8080".parse().expect("addr"));
+    }
+
+    const LVS_PAIR: &str = r#"
+router_id = "198.18.0.11"
+
+[ospf]
+
+[[service]]
+name = "web"
+vip = "192.0.2.10"
+port = 80
+mode = "ipvs"
+[[service.server]]
+address = "198.18.0.21"
+[[service.check]]
+type = "tcp"
+
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 150
+addresses = ["192.0.2.10/32"]
+[[vrrp.track_service]]
+name = "web"
+weight = -100
+[vrrp.lvs_sync]
+"#;
+
+    #[test]
+    fn a_service_on_a_vrrp_address_belongs_to_vrrp() {
+        // No OSPF interface is needed: VRRP carries the VIP.
+        let c = Config::parse("a.toml", LVS_PAIR).expect("valid");
+        assert_eq!(c.services[0].vrrp.as_deref(), Some("VI_1"));
+        let v = &c.vrrp[0];
+        assert_eq!(v.services, vec![("web".to_string(), -100)]);
+        let sync = v.lvs_sync.as_ref().expect("lvs_sync");
+        assert_eq!((sync.interface.as_str(), sync.syncid), ("eth0", 51));
+        let other = LVS_PAIR.replace("[vrrp.lvs_sync]\n", "").replace(
+            "[[vrrp.track_service]]",
+            "lvs_sync = { interface = \"eth1\", syncid = 7 }\n[[vrrp.track_service]]",
+        );
+        let c = Config::parse("a.toml", &other).expect("valid");
+        let sync = c.vrrp[0].lvs_sync.clone().expect("lvs_sync");
+        assert_eq!((sync.interface.as_str(), sync.syncid), ("eth1", 7));
+        // A service elsewhere still needs its OSPF area.
+        let e = Config::parse(
+            "a.toml",
+            &LVS_PAIR.replace("192.0.2.10/32", "192.0.2.11/32"),
+        )
+        .expect_err("no area")
+        .to_string();
+        assert!(e.contains("no OSPF interface in area"), "{e}");
+    }
+
+    #[test]
+    fn a_tracked_service_must_exist() {
+        let e = Config::parse(
+            "a.toml",
+            &LVS_PAIR.replace("name = \"web\"\nweight", "name = \"api\"\nweight"),
+        )
+        .expect_err("unknown service")
+        .to_string();
+        assert!(e.starts_with("a.toml:22:"), "{e}");
+        assert!(e.contains("track_service: no service `api`"), "{e}");
     }
 
     #[test]

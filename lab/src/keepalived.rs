@@ -53,6 +53,21 @@ pub struct VrrpSettings {
     /// checksums.
     #[serde(default)]
     pub legacy_checksum: bool,
+    /// anycastd only: its services whose state adjusts the priority, by
+    /// name, with their weights (`track_service`).
+    #[serde(default)]
+    pub track_service: Vec<TrackService>,
+    /// anycastd only: the IPVS connection sync daemon follows the state
+    /// (`lvs_sync`, on the VRRP interface, sync id = VRID).
+    #[serde(default)]
+    pub lvs_sync: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackService {
+    pub name: String,
+    pub weight: i16,
 }
 
 fn default_version() -> u8 {
@@ -186,6 +201,16 @@ pub fn anycastd_section(
         );
     }
     let _ = writeln!(c, "status_file = \"{}\"", status_file.display());
+    for t in &v.track_service {
+        let _ = writeln!(
+            c,
+            "[[vrrp.track_service]]\nname = \"{}\"\nweight = {}",
+            t.name, t.weight
+        );
+    }
+    if v.lvs_sync {
+        let _ = writeln!(c, "[vrrp.lvs_sync]");
+    }
     c
 }
 
@@ -384,6 +409,8 @@ mod tests {
             reference_interval_ms: None,
             unicast_peers: Vec::new(),
             legacy_checksum: false,
+            track_service: Vec::new(),
+            lvs_sync: false,
         };
         let k = Keepalived::new(Path::new("/run/x"));
         let c = k.config("198.18.0.2", "eth0", &v);

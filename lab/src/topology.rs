@@ -551,7 +551,8 @@ pub fn fast_hellos_supported(implementation: Implementation, m: u8) -> Result<()
     }
 }
 
-/// Validates one of `node`'s services against its VIPs (on its lo).
+/// Validates one of `node`'s services against its VIPs (on its lo, or
+/// its VRRP addresses).
 fn service(s: ServiceFile, node: &str, vips: &[Ipv4Addr]) -> Result<Service, Fail> {
     let name = s.name.get_ref().clone();
     if name.is_empty()
@@ -878,6 +879,11 @@ impl Validator {
             }
         }
         let mut services: Vec<Service> = Vec::new();
+        // A service's VIP is on lo (vips) or carried by the node's VRRP.
+        let mut service_vips = vips.clone();
+        if let Some(v) = &n.vrrp {
+            service_vips.extend(v.get_ref().addresses.iter().copied());
+        }
         for s in n.services {
             let span = s.span();
             if !anycastd {
@@ -888,7 +894,7 @@ impl Validator {
                     ),
                 ));
             }
-            let svc = service(s.into_inner(), &name, &vips)?;
+            let svc = service(s.into_inner(), &name, &service_vips)?;
             if let Some(other) = services
                 .iter()
                 .find(|o| o.name == svc.name || (o.vip, o.port) == (svc.vip, svc.port))

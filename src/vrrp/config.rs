@@ -16,6 +16,12 @@
 //! [[vrrp.track_check]]           # a health check adjusts the priority
 //! weight = -50
 //! check = { type = "http", port = 80, path = "/health" }
+//! [[vrrp.track_service]]         # so does a [[service]]'s state
+//! name = "web"
+//! weight = -100
+//! [vrrp.lvs_sync]                # IPVS connection sync follows the state
+//! interface = "eth0"             # the VRRP interface unless given
+//! syncid = 51                    # the VRID unless given
 //! ```
 //!
 //! Generic over the check table `C`, which the daemon supplies (its health
@@ -78,6 +84,9 @@ pub struct InstanceFile<C> {
     pub reference: Option<Spanned<ReferenceFile>>,
     #[serde(default)]
     pub track_check: Vec<Spanned<TrackCheckFile<C>>>,
+    #[serde(default)]
+    pub track_service: Vec<Spanned<TrackServiceFile>>,
+    pub lvs_sync: Option<Spanned<LvsSyncFile>>,
     pub notify: Option<PathBuf>,
     pub status_file: Option<PathBuf>,
 }
@@ -88,6 +97,33 @@ pub struct TrackInterfaceFile {
     pub name: String,
     #[serde(default)]
     pub weight: i16,
+}
+
+/// A `[[service]]` of the daemon whose state adjusts the priority: up
+/// while the daemon would announce its VIP (healthy, programmed, not
+/// drained).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackServiceFile {
+    pub name: String,
+    /// As for checks: 0 means Fault while the service is down.
+    pub weight: i16,
+}
+
+/// The IPVS connection sync daemon run on the master's side (sending)
+/// or the backup's (receiving), switched with the state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LvsSyncFile {
+    pub interface: Option<String>,
+    pub syncid: Option<u8>,
+}
+
+/// A validated `lvs_sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvsSync {
+    pub interface: String,
+    pub syncid: u8,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default)]
@@ -155,6 +191,10 @@ fn default_two() -> u32 {
 pub struct Validated<C> {
     pub run: RunConfig,
     pub checks: Vec<(String, i16, Spanned<C>)>,
+    /// Tracked `[[service]]`s: (service name, weight, where it is named);
+    /// the daemon checks that they exist.
+    pub services: Vec<(String, i16, Range<usize>)>,
+    pub lvs_sync: Option<LvsSync>,
 }
 
 pub type Fail = (Range<usize>, String);
@@ -329,6 +369,25 @@ fn validate_one<C: Clone>(f: &InstanceFile<C>, span: Range<usize>) -> Result<Val
         }
         checks.push((n, tc.weight, tc.check.clone()));
     }
+    let mut services: Vec<(String, i16, Range<usize>)> = Vec::new();
+    for t in &f.track_service {
+        let ts = t.get_ref();
+        if services.iter().any(|(n, _, _)| *n == ts.name) {
+            return Err(fail(
+                t.span(),
+                format!("track_service `{}` is listed twice", ts.name),
+            ));
+        }
+        services.push((ts.name.clone(), ts.weight, t.span()));
+    }
+    let lvs_sync = f.lvs_sync.as_ref().map(|l| LvsSync {
+        interface: l
+            .get_ref()
+            .interface
+            .clone()
+            .unwrap_or_else(|| f.interface.get_ref().clone()),
+        syncid: l.get_ref().syncid.unwrap_or(vrid),
+    });
     let _ = span;
     let instance = Config {
         version,
@@ -365,6 +424,8 @@ fn validate_one<C: Clone>(f: &InstanceFile<C>, span: Range<usize>) -> Result<Val
             status_file: f.status_file.clone(),
         },
         checks,
+        services,
+        lvs_sync,
     })
 }
 

@@ -105,11 +105,13 @@ pub enum Input {
 
 /// Runs the instance until [`Input::Shutdown`] or the input channel closes
 /// (which also shuts down). `trackers` are declared before start-up:
-/// (name, weight).
+/// (name, weight). Every state change is sent to `states` (once the
+/// addresses have been added or removed).
 pub async fn run(
     cfg: RunConfig,
     trackers: Vec<(String, i16)>,
     mut inputs: mpsc::Receiver<Input>,
+    states: mpsc::UnboundedSender<State>,
 ) -> io::Result<()> {
     let (conn, handle, _) = rtnetlink::new_connection()?;
     let _conn = Abort(tokio::spawn(conn));
@@ -187,6 +189,8 @@ pub async fn run(
         garps: Vec::new(),
         malformed: 0,
         dirty: true,
+        states,
+        changed_to: None,
     };
     let mut buf = vec![0u8; 65536];
     let mut shutdown_reply: Option<oneshot::Sender<()>> = None;
@@ -300,6 +304,9 @@ struct Io<'a> {
     malformed: u64,
     /// The status file needs rewriting (a tracker changed).
     dirty: bool,
+    states: mpsc::UnboundedSender<State>,
+    /// The state entered in this round of events, reported after them.
+    changed_to: Option<State>,
 }
 
 impl Io<'_> {
@@ -321,6 +328,7 @@ impl Io<'_> {
                 Event::StateChanged { from, to, reason } => {
                     tracing::info!(instance = %name, %from, %to, ?reason, priority = inst.priority(), "VRRP state");
                     self.notify(to, inst.priority());
+                    self.changed_to = Some(to);
                 }
                 Event::AddAddresses(addrs) => {
                     for a in addrs {
@@ -360,6 +368,9 @@ impl Io<'_> {
                     tracing::info!(instance = %name, from, to, "VRRP priority changed");
                 }
             }
+        }
+        if let Some(to) = self.changed_to.take() {
+            let _ = self.states.send(to);
         }
         if changed {
             if let Some(path) = &self.cfg.status_file {
