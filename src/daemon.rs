@@ -174,6 +174,8 @@ struct Manager {
     /// The IPVS loop, when a service is in `ipvs` mode, and the table last
     /// handed to it.
     ipvs: Option<crate::ipvs_run::Handle>,
+    /// Where the IPVS loop, once started, sends its reports.
+    ipvs_reports: mpsc::UnboundedSender<crate::ipvs_run::Report>,
     ipvs_sent: Option<Vec<anycastd::ipvs::reconcile::Desired>>,
     /// The generation of the table last handed to the IPVS loop.
     ipvs_generation: u64,
@@ -274,6 +276,54 @@ impl Manager {
             }
         }
         self.director.on_verdict(now, r.id, r.up);
+    }
+
+    /// Gets `ipvs` services ready: their VIPs on lo (IPVS sees only
+    /// packets for local addresses; VRRP's own VIPs excepted, it puts them
+    /// on its interface while master), VIPs of `old` services no longer
+    /// used taken off lo, and the IPVS loop started if it is needed
+    /// (`ipvs` services or `lvs_sync`) and not running yet.
+    async fn prepare_ipvs(&mut self, services: &[Service], old: &[Service], lvs_sync: bool) {
+        let on_lo = |list: &[Service]| -> Vec<Ipv4Addr> {
+            list.iter()
+                .filter(|s| s.mode == Mode::Ipvs && s.vrrp.is_none())
+                .map(|s| s.vip)
+                .collect()
+        };
+        let (want, had) = (on_lo(services), on_lo(old));
+        for s in services.iter().filter(|s| s.mode == Mode::Ipvs) {
+            if let Some(ipvs) = &s.ipvs {
+                if !matches!(ipvs.scheduler.as_str(), "mh" | "sh") {
+                    tracing::warn!(
+                        service = %s.name,
+                        scheduler = %ipvs.scheduler,
+                        "not a consistent-hash scheduler: behind ECMP, flows moved between \
+                         directors will land on other servers (use mh)"
+                    );
+                }
+            }
+        }
+        for vip in &want {
+            match crate::vip::add_to_lo(*vip).await {
+                Ok(true) => tracing::info!(%vip, "added to lo"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(%vip, "cannot put the VIP on lo: {e}"),
+            }
+        }
+        for vip in had.iter().filter(|v| !want.contains(v)) {
+            match crate::vip::remove_from_lo(*vip).await {
+                Ok(true) => tracing::info!(%vip, "removed from lo"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(%vip, "cannot take the VIP off lo: {e}"),
+            }
+        }
+        let needed = lvs_sync || services.iter().any(|s| s.mode == Mode::Ipvs);
+        if needed && self.ipvs.is_none() {
+            self.ipvs = Some(crate::ipvs_run::spawn(
+                Duration::from_secs(10),
+                self.ipvs_reports.clone(),
+            ));
+        }
     }
 
     /// The IPVS table the services and their servers' health ask for:
@@ -657,6 +707,9 @@ impl Manager {
             }
         }
         let before: Vec<String> = self.running.iter().map(|r| r.fingerprint.clone()).collect();
+        let old: Vec<Service> = self.running.iter().map(|r| r.svc.clone()).collect();
+        let lvs_sync = self.config.vrrp.iter().any(|v| v.lvs_sync.is_some());
+        self.prepare_ipvs(&new.services, &old, lvs_sync).await;
         self.apply(&new.services, Some(now));
         let kept = self
             .running
@@ -799,6 +852,7 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
     });
     let (report_tx, mut report_rx) = mpsc::unbounded_channel();
     let ctx = Arc::new(ProbeContext::new().context("TLS client configuration")?);
+    let (ipvs_tx, mut ipvs_rx) = mpsc::unbounded_channel();
     let mut mgr = Manager {
         config_path,
         config: cfg.clone(),
@@ -812,46 +866,15 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         metrics,
         connections: BTreeMap::new(),
         ipvs: None,
+        ipvs_reports: ipvs_tx,
         ipvs_sent: None,
         ipvs_generation: 0,
         fingerprints: BTreeMap::new(),
         vrrp: crate::vrrp_run::Handle::default(),
         vrrp_states: BTreeMap::new(),
     };
-    // IPVS services: the VIP must be local for IPVS to see its packets.
-    let ipvs_services: Vec<&Service> = cfg
-        .services
-        .iter()
-        .filter(|s| s.mode == crate::service::Mode::Ipvs)
-        .collect();
-    let (_no_ipvs, mut ipvs_rx) = mpsc::unbounded_channel();
     let lvs_sync = cfg.vrrp.iter().any(|v| v.lvs_sync.is_some());
-    if !ipvs_services.is_empty() || lvs_sync {
-        for s in &ipvs_services {
-            if s.vrrp.is_some() {
-                // VRRP puts it on its interface while master.
-                continue;
-            }
-            match crate::vip::add_to_lo(s.vip).await {
-                Ok(true) => tracing::info!(vip = %s.vip, "added to lo"),
-                Ok(false) => {}
-                Err(e) => tracing::error!(vip = %s.vip, "cannot put the VIP on lo: {e}"),
-            }
-            if let Some(ipvs) = &s.ipvs {
-                if !matches!(ipvs.scheduler.as_str(), "mh" | "sh") {
-                    tracing::warn!(
-                        service = %s.name,
-                        scheduler = %ipvs.scheduler,
-                        "not a consistent-hash scheduler: behind ECMP, flows moved between \
-                         directors will land on other servers (use mh)"
-                    );
-                }
-            }
-        }
-        let (handle, rx) = crate::ipvs_run::spawn(Duration::from_secs(10));
-        mgr.ipvs = Some(handle);
-        ipvs_rx = rx;
-    }
+    mgr.prepare_ipvs(&cfg.services, &[], lvs_sync).await;
     mgr.apply(&cfg.services, None);
     mgr.sync_ipvs();
     let (vrrp, mut vrrp_rx) = crate::vrrp_run::spawn(&cfg.vrrp);

@@ -69,15 +69,15 @@ pub fn set_sysctls() -> Vec<String> {
 }
 
 /// Starts the loop; it reconciles every `period` and whenever
-/// [`Handle::set`] gives it a new table, and sends a report after each.
-pub fn spawn(period: Duration) -> (Handle, tmpsc::UnboundedReceiver<Report>) {
+/// [`Handle::set`] gives it a new table, and sends a report after each to
+/// `reports`.
+pub fn spawn(period: Duration, reports: tmpsc::UnboundedSender<Report>) -> Handle {
     let (tx, rx) = mpsc::channel::<Msg>();
-    let (rtx, rrx) = tmpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("ipvs".into())
-        .spawn(move || run(&rx, &rtx, period))
+        .spawn(move || run(&rx, &reports, period))
         .ok();
-    (Handle { desired: tx }, rrx)
+    Handle { desired: tx }
 }
 
 fn run(rx: &mpsc::Receiver<Msg>, reports: &tmpsc::UnboundedSender<Report>, period: Duration) {

@@ -1,7 +1,8 @@
 //! Issue 4's end-to-end check (topologies/dr-ipvs.toml): client -> FRR
 //! router -> two anycastd IPVS directors (VIP on lo, `mh`, direct routing)
 //! -> three real servers (VIP on lo, ARP kept quiet). Requests succeed and
-//! are answered by the real servers, never by a director; both directors
+//! are answered by the real servers, never by a director, and no reply
+//! packet passes a director (IPVS counts packets in, none out); both directors
 //! hold the same table (same fingerprint), so a flow moved from one to the
 //! other by the router lands on the same server; a failed server goes to
 //! weight 0 on both and requests keep succeeding.
@@ -131,14 +132,24 @@ fn scenario_here() {
             .output()
             .expect("ipvsadm");
         let text = String::from_utf8_lossy(&out.stdout);
-        let conns: u64 = text
-            .lines()
-            .find(|l| l.starts_with("TCP"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        println!("{d}: {conns} connections scheduled");
-        assert!(conns > 0, "{d} scheduled nothing:\n{text}");
+        // TCP VIP:PORT Conns InPkts OutPkts InBytes OutBytes
+        let field = |i: usize| -> u64 {
+            text.lines()
+                .find(|l| l.starts_with("TCP"))
+                .and_then(|l| l.split_whitespace().nth(i))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(u64::MAX)
+        };
+        let (conns, in_pkts, out_pkts) = (field(2), field(3), field(4));
+        println!("{d}: {conns} connections scheduled, {in_pkts} packets in, {out_pkts} out");
+        assert!(
+            conns > 0 && conns != u64::MAX,
+            "{d} scheduled nothing:\n{text}"
+        );
+        // Direct routing: the replies go from the servers to the router,
+        // never back through a director.
+        assert!(in_pkts > 0 && in_pkts != u64::MAX, "{text}");
+        assert_eq!(out_pkts, 0, "{d} saw reply packets:\n{text}");
     }
 
     // A long-lived connection survives anycastd restarting on both

@@ -107,6 +107,26 @@ ipvsadm -Sn | cmp -s /run/t1 - && echo "unchanged at start"
 sleep 2.5
 ipvsadm -Sn | cmp -s /run/t1 - && echo "unchanged once settled"
 kill -TERM $(cat /run/acd.pid)
+for i in $(seq 1 100); do kill -0 $(cat /run/acd.pid) 2>/dev/null || break; sleep 0.1; done
+echo "== daemon-reload"
+ipvsadm -C
+ip addr del 192.0.2.10/32 dev lo
+cp tests/data/ipvs/daemon-local.toml /run/acd.toml
+$A run -c /run/acd.toml >> /run/acd.log 2>&1 &
+echo $! > /run/acd.pid
+sleep 1
+echo "services before: $(ipvsadm -Ln | grep -c '^TCP')"
+cp tests/data/ipvs/daemon.toml /run/acd.toml
+$A reload --socket /run/anycastd-ipvs.sock > /dev/null && echo reloaded
+sleep 2
+ipvsadm -Ln | grep '^TCP'
+echo "on lo: $(ip -4 -o addr show dev lo | grep -c 192.0.2.10/32)"
+cp tests/data/ipvs/daemon-local.toml /run/acd.toml
+$A reload --socket /run/anycastd-ipvs.sock > /dev/null && echo reloaded
+sleep 1.5
+echo "services after: $(ipvsadm -Ln | grep -c '^TCP')"
+echo "on lo after: $(ip -4 -o addr show dev lo | grep -c 192.0.2.10/32)"
+kill -TERM $(cat /run/acd.pid)
 echo "== log"
 sed 's/\x1b\[[0-9;]*m//g' /run/acd.log | grep -E 'ipvs|VIP' | cut -c29-
 echo "== end"
@@ -327,6 +347,20 @@ fn the_daemon_programs_weights_from_health_and_a_restart_changes_nothing() {
         "{restart}\n{}",
         section("log")
     );
+}
+
+#[test]
+fn a_reload_adds_the_first_ipvs_service_and_removes_it() {
+    let r = section("daemon-reload");
+    let want = "services before: 0
+reloaded
+TCP  192.0.2.10:80 mh (mh-fallback,mh-port)
+on lo: 1
+reloaded
+services after: 0
+on lo after: 0
+";
+    assert_eq!(r, want, "{}", section("log"));
 }
 
 /// `ipvsadm -Ln` of tests/data/ipvs/table.toml (ipvsadm sorts).
