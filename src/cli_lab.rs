@@ -284,5 +284,46 @@ fn status(name: &str) -> Result<()> {
             }
         }
     }
+    // VRRP nodes: their state and whether they hold the addresses.
+    for node in lab.topology.nodes.iter().filter(|n| n.vrrp.is_some()) {
+        let state = match node.implementation {
+            Some(lab::Implementation::Keepalived) => lab
+                .keepalived(&node.name)
+                .state()
+                .unwrap_or_else(|| "?".into()),
+            _ => lab
+                .anycastd(&node.name)
+                .status()
+                .ok()
+                .and_then(|v| {
+                    let i = &v["vrrp"][0];
+                    Some(format!(
+                        "{} (priority {})",
+                        i["state"].as_str()?,
+                        i["priority"].as_u64()?
+                    ))
+                })
+                .unwrap_or_else(|| "?".into()),
+        };
+        let held: Vec<String> = node
+            .vrrp
+            .iter()
+            .flat_map(|v| v.addresses.iter())
+            .filter(|a| {
+                lab.output(&node.name, "ip", &["-4", "-o", "addr", "show"])
+                    .is_ok_and(|t| t.contains(&format!(" {a}/")))
+            })
+            .map(ToString::to_string)
+            .collect();
+        println!(
+            "vrrp {}: {state}, holds {}",
+            node.name,
+            if held.is_empty() {
+                "nothing".to_string()
+            } else {
+                held.join(" ")
+            }
+        );
+    }
     Ok(())
 }

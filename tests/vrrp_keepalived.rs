@@ -380,6 +380,18 @@ fn vrrp_keepalived() {
         "election: anycastd 150 vs keepalived 100: anycastd master {:.0} ms after lab up",
         ms(took)
     );
+    // `anycastd lab status` shows both nodes' VRRP state.
+    let out = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["lab", "status", &lab.name])
+        .output()
+        .expect("lab status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("vrrp d1: Master (priority 150), holds 192.0.2.10")
+            && text.contains("vrrp k1: BACKUP, holds nothing"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // ... and keepalived 100 against anycastd 50.
     elect(&mut lab, 50, 100, KEEPALIVED, advert);
     elect(&mut lab, 150, 100, ANYCASTD, advert);
