@@ -687,9 +687,6 @@ impl Manager {
         {
             notes.push("control_socket/metrics_listen changes need a restart: not applied".into());
         }
-        if format!("{:?}", new.vrrp) != format!("{:?}", self.config.vrrp) {
-            notes.push("vrrp changes need a restart: not applied".into());
-        }
         // Static VIPs.
         for (area, vip, cost) in &new_s.vips {
             if !old_s.vips.contains(&(*area, *vip, *cost)) {
@@ -708,9 +705,22 @@ impl Manager {
         }
         let before: Vec<String> = self.running.iter().map(|r| r.fingerprint.clone()).collect();
         let old: Vec<Service> = self.running.iter().map(|r| r.svc.clone()).collect();
-        let lvs_sync = self.config.vrrp.iter().any(|v| v.lvs_sync.is_some());
+        let lvs_sync = new.vrrp.iter().any(|v| v.lvs_sync.is_some());
         self.prepare_ipvs(&new.services, &old, lvs_sync).await;
         self.apply(&new.services, Some(now));
+        // VRRP: only changed instances restart (a master hands over first).
+        let (started, stopped) = self.vrrp.reconfigure(&new.vrrp).await;
+        for name in stopped.iter().filter(|n| !started.contains(n)) {
+            self.vrrp_states.remove(name);
+        }
+        if !started.is_empty() || !stopped.is_empty() {
+            tracing::info!(?started, ?stopped, "vrrp instances reconfigured");
+        }
+        // (Re)started instances learn the state of the services they track.
+        for r in self.running.iter().filter(|r| r.svc.vrrp.is_some()) {
+            self.vrrp
+                .service_state(&r.svc.name, self.director.is_announced(r.svc.vip));
+        }
         let kept = self
             .running
             .iter()
@@ -724,7 +734,6 @@ impl Manager {
         config.speaker.interfaces = self.config.speaker.interfaces.clone();
         config.control_socket = self.config.control_socket.clone();
         config.metrics_listen = self.config.metrics_listen;
-        config.vrrp = self.config.vrrp.clone();
         self.config = config;
         self.metrics
             .reloads
@@ -736,6 +745,8 @@ impl Manager {
             "services_kept": kept,
             "services_started": changed,
             "services_stopped": removed,
+            "vrrp_started": started,
+            "vrrp_stopped": stopped,
             "notes": notes,
         }))
     }

@@ -128,13 +128,19 @@ pub fn print_plan(instances: &[Instance]) {
     }
 }
 
+/// One running instance: its input, the services it tracks, its tasks.
+struct Running {
+    config: Instance,
+    input: mpsc::Sender<Input>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
 /// The running instances.
 #[derive(Default)]
 pub struct Handle {
-    inputs: Vec<mpsc::Sender<Input>>,
-    /// Each instance's tracked services (same order as `inputs`).
-    services: Vec<Vec<String>>,
-    tasks: Vec<JoinHandle<()>>,
+    running: Vec<Running>,
+    states: Option<mpsc::UnboundedSender<StateChange>>,
+    ctx: Option<Arc<ProbeContext>>,
 }
 
 /// A state an instance entered: (instance name, state).
@@ -146,21 +152,33 @@ pub type StateChange = (String, State);
 pub fn spawn(instances: &[Instance]) -> (Handle, mpsc::UnboundedReceiver<StateChange>) {
     let (state_tx, state_rx) = mpsc::unbounded_channel();
     let mut handle = Handle {
-        inputs: Vec::new(),
-        services: Vec::new(),
-        tasks: Vec::new(),
-    };
-    if instances.is_empty() {
-        return (handle, state_rx);
-    }
-    let ctx = match ProbeContext::new() {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            tracing::error!("vrrp: TLS client configuration: {e}");
-            return (handle, state_rx);
-        }
+        running: Vec::new(),
+        states: Some(state_tx),
+        ctx: None,
     };
     for inst in instances {
+        handle.start(inst);
+    }
+    (handle, state_rx)
+}
+
+impl Handle {
+    /// Starts one instance, its checks and their forwarding.
+    fn start(&mut self, inst: &Instance) {
+        let Some(state_tx) = self.states.clone() else {
+            return;
+        };
+        if self.ctx.is_none() {
+            match ProbeContext::new() {
+                Ok(c) => self.ctx = Some(Arc::new(c)),
+                Err(e) => {
+                    tracing::error!("vrrp: TLS client configuration: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(ctx) = self.ctx.clone() else { return };
+        let mut tasks = Vec::new();
         let (tx, rx) = mpsc::channel(64);
         let trackers = inst
             .checks
@@ -171,29 +189,26 @@ pub fn spawn(instances: &[Instance]) -> (Handle, mpsc::UnboundedReceiver<StateCh
         let run = inst.run.clone();
         // The instance's states, tagged with its name.
         let (one_tx, mut one_rx) = mpsc::unbounded_channel();
-        let (all, tag) = (state_tx.clone(), run.name.clone());
-        handle.tasks.push(tokio::spawn(async move {
+        let tag = run.name.clone();
+        tasks.push(tokio::spawn(async move {
             while let Some(s) = one_rx.recv().await {
-                if all.send((tag.clone(), s)).is_err() {
+                if state_tx.send((tag.clone(), s)).is_err() {
                     return;
                 }
             }
         }));
-        handle.tasks.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let name = run.name.clone();
             if let Err(e) = linux::run(run, trackers, rx, one_tx).await {
                 tracing::error!(instance = %name, "VRRP instance stopped: {e}");
             }
         }));
-        handle
-            .services
-            .push(inst.services.iter().map(|(n, _)| n.clone()).collect());
         // Each check's verdicts, forwarded as tracker inputs.
         let (report_tx, mut report_rx) = mpsc::unbounded_channel();
         let mut names = HashMap::new();
         for (id, (name, _, check)) in inst.checks.iter().enumerate() {
             names.insert(id, name.clone());
-            handle.tasks.push(health::spawn(
+            tasks.push(health::spawn(
                 id,
                 check.clone(),
                 ctx.clone(),
@@ -201,7 +216,7 @@ pub fn spawn(instances: &[Instance]) -> (Handle, mpsc::UnboundedReceiver<StateCh
             ));
         }
         let fwd = tx.clone();
-        handle.tasks.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut last: HashMap<usize, bool> = HashMap::new();
             while let Some(r) = report_rx.recv().await {
                 if last.insert(r.id, r.up) == Some(r.up) {
@@ -215,21 +230,51 @@ pub fn spawn(instances: &[Instance]) -> (Handle, mpsc::UnboundedReceiver<StateCh
                 }
             }
         }));
-        handle.inputs.push(tx);
+        self.running.push(Running {
+            config: inst.clone(),
+            input: tx,
+            tasks,
+        });
     }
-    (handle, state_rx)
-}
 
-impl Handle {
+    /// Applies a reloaded `[[vrrp]]` list: instances whose settings are
+    /// unchanged keep running untouched; changed and removed ones stop (a
+    /// master hands over with a priority-0 advert first), changed and new
+    /// ones start. Returns the names of the instances (re)started and
+    /// stopped.
+    pub async fn reconfigure(&mut self, new: &[Instance]) -> (Vec<String>, Vec<String>) {
+        let same = |a: &Instance, b: &Instance| format!("{a:?}") == format!("{b:?}");
+        let (keep, stop): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|r| new.iter().any(|n| same(n, &r.config)));
+        let stopped: Vec<String> = stop.iter().map(|r| r.config.run.name.clone()).collect();
+        stop_all(stop).await;
+        self.running = keep;
+        let mut started = Vec::new();
+        for inst in new {
+            if !self.running.iter().any(|r| same(inst, &r.config)) {
+                self.start(inst);
+                started.push(inst.run.name.clone());
+            }
+        }
+        (started, stopped)
+    }
+
+    /// The instances that track `service`.
+    fn tracking(&self, service: &str) -> impl Iterator<Item = &Running> {
+        let service = service.to_string();
+        self.running
+            .iter()
+            .filter(move |r| r.config.services.iter().any(|(n, _)| *n == service))
+    }
+
     /// A `[[service]]`'s state for the instances that track it: up while
     /// the daemon would announce its VIP.
     pub fn service_state(&self, service: &str, up: bool) {
-        for (tx, services) in self.inputs.iter().zip(&self.services) {
-            if services.iter().any(|s| s == service) {
-                let name = service_tracker(service);
-                if tx.try_send(Input::Tracker { name, up }).is_err() {
-                    tracing::warn!(%service, "vrrp: instance input full or gone");
-                }
+        for r in self.tracking(service) {
+            let name = service_tracker(service);
+            if r.input.try_send(Input::Tracker { name, up }).is_err() {
+                tracing::warn!(%service, "vrrp: instance input full or gone");
             }
         }
     }
@@ -237,9 +282,9 @@ impl Handle {
     /// Every instance's state, as JSON.
     pub async fn status(&self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
-        for tx in &self.inputs {
+        for r in &self.running {
             let (reply, rx) = oneshot::channel();
-            if tx.send(Input::Status(reply)).await.is_ok() {
+            if r.input.send(Input::Status(reply)).await.is_ok() {
                 if let Ok(v) = rx.await {
                     out.push(v);
                 }
@@ -251,20 +296,28 @@ impl Handle {
     /// Masters send their priority-0 advert and drop their addresses; then
     /// everything stops. Bounded by one second.
     pub async fn shutdown(self) {
-        let mut waits = Vec::new();
-        for tx in &self.inputs {
-            let (reply, rx) = oneshot::channel();
-            if tx.send(Input::Shutdown(reply)).await.is_ok() {
-                waits.push(rx);
-            }
+        stop_all(self.running).await;
+    }
+}
+
+/// Stops instances: masters send their priority-0 advert and drop their
+/// addresses (bounded by one second), then their tasks end.
+async fn stop_all(list: Vec<Running>) {
+    let mut waits = Vec::new();
+    for r in &list {
+        let (reply, rx) = oneshot::channel();
+        if r.input.send(Input::Shutdown(reply)).await.is_ok() {
+            waits.push(rx);
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            for w in waits {
-                let _ = w.await;
-            }
-        })
-        .await;
-        for t in self.tasks {
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        for w in waits {
+            let _ = w.await;
+        }
+    })
+    .await;
+    for r in list {
+        for t in r.tasks {
             t.abort();
         }
     }

@@ -340,6 +340,44 @@ fn failover(lab: &Lab, master: &str, backup: &str, priority: u8, during: impl Fn
     assert!(took < Duration::from_millis(400) + MARGIN);
 }
 
+/// A reload restarts a changed instance (its master hands over first) and
+/// leaves everything as it runs when the file is bad. Starts and ends
+/// with anycastd master at 150.
+fn reload_applies_vrrp_changes(lab: &mut Lab, advert: Duration) {
+    let reload_with = |lab: &mut Lab, priority: u8| {
+        set_vrrp(lab, ANYCASTD, |v| v.priority = priority);
+        let text = lab
+            .anycastd_generated_config(ANYCASTD)
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.write_anycastd_config(ANYCASTD, &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.anycastd(ANYCASTD).reload()
+    };
+    let r = reload_with(lab, 50).unwrap_or_else(|e| panic!("reload: {e}"));
+    assert_eq!(r["vrrp_started"], serde_json::json!(["VI_51"]), "{r}");
+    let took = wait_sole_master(lab, KEEPALIVED, Duration::from_secs(2));
+    let prio = lab::wait_for(Duration::from_secs(1), Duration::from_millis(10), || {
+        (anycastd_status(lab)["priority"].as_u64() == Some(50)).then_some(())
+    });
+    assert!(prio.is_some(), "{}", anycastd_status(lab));
+    println!(
+        "reload to priority 50: keepalived master {:.0} ms after the reload",
+        ms(took)
+    );
+    // Priority 0 is reserved: the reload is refused, nothing changes.
+    let e = reload_with(lab, 0).expect_err("priority 0 refused");
+    assert!(e.to_string().contains("reserved"), "{e}");
+    assert_stays(
+        lab,
+        KEEPALIVED,
+        advert * 5,
+        "a refused reload changes nothing",
+    );
+    assert_eq!(anycastd_state(lab), "Backup");
+    reload_with(lab, 150).unwrap_or_else(|e| panic!("reload: {e}"));
+    wait_sole_master(lab, ANYCASTD, Duration::from_secs(2));
+}
+
 #[test]
 fn vrrp_keepalived() {
     let total = Instant::now();
@@ -395,6 +433,7 @@ fn vrrp_keepalived() {
     // ... and keepalived 100 against anycastd 50.
     elect(&mut lab, 50, 100, KEEPALIVED, advert);
     elect(&mut lab, 150, 100, ANYCASTD, advert);
+    reload_applies_vrrp_changes(&mut lab, advert);
     let status = anycastd_status(&lab);
     assert_eq!(
         status["counters"]["checksum"],
