@@ -976,5 +976,9 @@ port = 8443
         let c = Config::load(Path::new(path)).expect("contrib/anycastd.toml");
         assert_eq!(c.services.len(), 2);
         assert_eq!(c.services[1].servers.len(), 3);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/lvs-pair.toml");
+        let c = Config::load(Path::new(path)).expect("contrib/lvs-pair.toml");
+        assert_eq!(c.services[0].vrrp.as_deref(), Some("VI_1"));
+        assert!(c.vrrp[0].lvs_sync.is_some());
     }
 }

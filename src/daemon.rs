@@ -73,14 +73,16 @@ pub fn check_config(path: &Path) -> Result<()> {
     crate::vrrp_run::print_plan(&c.vrrp);
     for svc in &c.services {
         println!(
-            "service {} {:?} {}:{} {:?} area {} cost {} quorum {}/{} hold-down {} ms",
+            "service {} {:?} {}:{} {:?} {} quorum {}/{} hold-down {} ms",
             svc.name,
             svc.mode,
             svc.vip,
             svc.port.map_or_else(|| "*".into(), |p| p.to_string()),
             svc.protocol,
-            svc.area,
-            svc.cost,
+            match &svc.vrrp {
+                Some(v) => format!("carried by vrrp {v}"),
+                None => format!("area {} cost {}", svc.area, svc.cost),
+            },
             svc.quorum,
             svc.servers.len(),
             svc.hold_down.as_millis()
