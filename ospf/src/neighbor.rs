@@ -3,7 +3,7 @@
 //! packets) and Link State Requests (10.7 receiving, 10.9 sending).
 //!
 //! Link State Requests deviate from 10.9's "one request outstanding" on
-//! purpose: up to `LSR_WINDOW_PACKETS` (4) packets' worth of entries are kept
+//! purpose: up to `LSR_WINDOW_PACKETS` (16) packets' worth of entries are kept
 //! in flight, topped up as answers arrive, and an entry left unanswered
 //! while later ones were answered is asked for again at once. A large
 //! database (tens of thousands of LSAs) then loads at the speed of the
@@ -23,7 +23,7 @@ use crate::lsdb::lsa_type_known;
 use crate::packet::{DatabaseDescription, DdFlags, LinkStateRequest, LsRequest, PacketBody};
 
 /// Link State Request packets' worth of entries kept outstanding.
-pub(crate) const LSR_WINDOW_PACKETS: usize = 4;
+pub(crate) const LSR_WINDOW_PACKETS: usize = 16;
 /// Options we send in Database Description packets: E (normal area) and O
 /// (we store and flood opaque LSAs, RFC 5250).
 pub(crate) const DD_OPTIONS: Options = Options(Options::E.0 | Options::O.0);
