@@ -378,6 +378,65 @@ fn reload_applies_vrrp_changes(lab: &mut Lab, advert: Duration) {
     wait_sole_master(lab, ANYCASTD, Duration::from_secs(2));
 }
 
+/// The client's ARP entry for the VIP pointed at keepalived's MAC: it
+/// stays wrong without a refresh, and `garp_refresh_ms` corrects it.
+/// Starts and ends with anycastd master.
+fn garp_refresh_corrects_a_wrong_arp_entry(lab: &mut Lab) {
+    let (d1_mac, k1_mac) = (mac(lab, ANYCASTD), mac(lab, KEEPALIVED));
+    let poison = |lab: &Lab| {
+        run(
+            lab,
+            CLIENT,
+            "ip",
+            &[
+                "neigh",
+                "replace",
+                &VIP.to_string(),
+                "lladdr",
+                &k1_mac,
+                "dev",
+                "eth0",
+                "nud",
+                "stale",
+            ],
+        );
+    };
+    // After the takeover's gratuitous ARPs (the delayed burst comes 5 s
+    // later).
+    std::thread::sleep(Duration::from_millis(300));
+    poison(lab);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        client_arp(lab).as_deref(),
+        Some(k1_mac.as_str()),
+        "no refresh yet"
+    );
+    set_vrrp(lab, ANYCASTD, |v| v.garp_refresh_ms = Some(200));
+    let text = lab
+        .anycastd_generated_config(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.write_anycastd_config(ANYCASTD, &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.anycastd(ANYCASTD)
+        .reload()
+        .unwrap_or_else(|e| panic!("reload: {e}"));
+    wait_sole_master(lab, ANYCASTD, Duration::from_secs(3));
+    // Settled: the takeover's own gratuitous ARPs are over.
+    std::thread::sleep(Duration::from_millis(300));
+    poison(lab);
+    let start = Instant::now();
+    let fixed = lab::wait_for(Duration::from_secs(1), Duration::from_millis(5), || {
+        (client_arp(lab).as_deref() == Some(d1_mac.as_str())).then_some(())
+    });
+    assert!(fixed.is_some(), "client ARP {:?}", client_arp(lab));
+    println!(
+        "garp_refresh_ms = 200: a wrong client ARP entry corrected after {:.0} ms",
+        ms(start.elapsed())
+    );
+    assert!(start.elapsed() <= Duration::from_millis(200) + MARGIN);
+    set_vrrp(lab, ANYCASTD, |v| v.garp_refresh_ms = None);
+}
+
 #[test]
 fn vrrp_keepalived() {
     let total = Instant::now();
@@ -434,6 +493,7 @@ fn vrrp_keepalived() {
     elect(&mut lab, 50, 100, KEEPALIVED, advert);
     elect(&mut lab, 150, 100, ANYCASTD, advert);
     reload_applies_vrrp_changes(&mut lab, advert);
+    garp_refresh_corrects_a_wrong_arp_entry(&mut lab);
     let status = anycastd_status(&lab);
     assert_eq!(
         status["counters"]["checksum"],

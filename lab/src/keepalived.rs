@@ -61,6 +61,8 @@ pub struct VrrpSettings {
     /// (`lvs_sync`, on the VRRP interface, sync id = VRID).
     #[serde(default)]
     pub lvs_sync: bool,
+    /// anycastd only: while master, a gratuitous ARP this often.
+    pub garp_refresh_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -201,6 +203,10 @@ pub fn anycastd_section(
         );
     }
     let _ = writeln!(c, "status_file = \"{}\"", status_file.display());
+    // Keys of [[vrrp]] itself before its sub-tables.
+    if let Some(ms) = v.garp_refresh_ms {
+        let _ = writeln!(c, "garp_refresh_ms = {ms}");
+    }
     for t in &v.track_service {
         let _ = writeln!(
             c,
@@ -411,6 +417,7 @@ mod tests {
             legacy_checksum: false,
             track_service: Vec::new(),
             lvs_sync: false,
+            garp_refresh_ms: None,
         };
         let k = Keepalived::new(Path::new("/run/x"));
         let c = k.config("198.18.0.2", "eth0", &v);

@@ -11,6 +11,7 @@
 //! addresses = ["192.0.2.10/24"]  # /32 unless given
 //! preempt = true                 # false: keepalived's nopreempt
 //! preempt_delay_ms = 0
+//! garp_refresh_ms = 0            # while master, a gratuitous ARP this often
 //! auth_pass = "1111"             # v2 only: PASS authentication
 //! reference = { address = "198.18.0.1", method = "arp" }   # or "icmp"
 //! [[vrrp.track_check]]           # a health check adjusts the priority
@@ -76,6 +77,10 @@ pub struct InstanceFile<C> {
     pub garp_interval_ms: u64,
     #[serde(default = "default_garp_master_delay_ms")]
     pub garp_master_delay_ms: u64,
+    /// While master, one gratuitous ARP per address this often (0: off;
+    /// keepalived's garp_master_refresh).
+    #[serde(default)]
+    pub garp_refresh_ms: u64,
     /// The VRRP interface's own weight: 0 means Fault while it is down.
     #[serde(default)]
     pub interface_weight: i16,
@@ -417,6 +422,7 @@ fn validate_one<C: Clone>(f: &InstanceFile<C>, span: Range<usize>) -> Result<Val
             garp_interval: Duration::from_millis(f.garp_interval_ms),
             garp_master_delay: (f.garp_master_delay_ms > 0)
                 .then(|| Duration::from_millis(f.garp_master_delay_ms)),
+            garp_refresh: (f.garp_refresh_ms > 0).then(|| Duration::from_millis(f.garp_refresh_ms)),
             interface_weight: f.interface_weight,
             track_interfaces,
             reference,
@@ -485,6 +491,7 @@ check = { type = "tcp" }
         assert_eq!(v[0].checks[0].0, "check 1");
         assert_eq!(v[0].checks[0].2.get_ref().kind, "tcp");
         assert_eq!(r.garp_master_delay, Some(Duration::from_secs(5)));
+        assert_eq!(r.garp_refresh, None);
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct RunConfig {
     /// A second burst this long after becoming master (keepalived's
     /// garp_master_delay), for switches that were slow to learn.
     pub garp_master_delay: Option<Duration>,
+    /// While master, one more gratuitous ARP per address this often, so
+    /// neighbours and switches whose entries went stale or wrong (a peer
+    /// that briefly claimed the address) learn it again.
+    pub garp_refresh: Option<Duration>,
     /// The weight of the interface's own state: 0 (the default) puts the
     /// instance in Fault while the interface is down.
     pub interface_weight: i16,
@@ -397,35 +401,47 @@ impl Io<'_> {
                 tracing::warn!(error = %e, "gratuitous ARP");
             }
         }
-        let (repeat, interval, delay) = (
+        let (repeat, interval, delay, refresh) = (
             self.cfg.garp_repeat,
             self.cfg.garp_interval,
             self.cfg.garp_master_delay,
+            self.cfg.garp_refresh,
         );
         let arp = self.arp.try_clone();
         let Ok(arp) = arp else { return };
-        self.garps.retain(|t| !t.0.is_finished());
+        // A new burst replaces the one under way (and its refresh loop).
+        self.garps.clear();
         self.garps.push(Abort(tokio::spawn(async move {
-            let burst = |n: u32| {
-                let frames = frames.clone();
-                let arp = &arp;
-                async move {
-                    for _ in 0..n {
-                        tokio::time::sleep(interval).await;
-                        for f in &frames {
-                            let _ = arp.send(f);
-                        }
-                    }
-                }
-            };
-            burst(repeat.saturating_sub(1)).await;
-            if let Some(d) = delay {
-                tokio::time::sleep(d).await;
+            let send_all = || {
                 for f in &frames {
                     let _ = arp.send(f);
                 }
-                burst(repeat.saturating_sub(1)).await;
-            }
+            };
+            // `n` more, `interval` apart.
+            let burst = |n: u32| async move {
+                for _ in 0..n {
+                    tokio::time::sleep(interval).await;
+                    send_all();
+                }
+            };
+            burst(repeat.saturating_sub(1)).await;
+            let delayed = async {
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                    send_all();
+                    burst(repeat.saturating_sub(1)).await;
+                }
+            };
+            // Until the addresses are removed (which aborts this task).
+            let refreshing = async {
+                if let Some(every) = refresh {
+                    loop {
+                        tokio::time::sleep(every).await;
+                        send_all();
+                    }
+                }
+            };
+            tokio::join!(delayed, refreshing);
         })));
     }
 
