@@ -433,7 +433,8 @@ fn garp_refresh_corrects_a_wrong_arp_entry(lab: &mut Lab) {
         "garp_refresh_ms = 200: a wrong client ARP entry corrected after {:.0} ms",
         ms(start.elapsed())
     );
-    assert!(start.elapsed() <= Duration::from_millis(200) + MARGIN);
+    // Within one refresh, give or take the polling of `ip neigh`.
+    assert!(start.elapsed() <= Duration::from_millis(200) + MARGIN * 2);
     set_vrrp(lab, ANYCASTD, |v| v.garp_refresh_ms = None);
 }
 
