@@ -191,20 +191,20 @@ fn user_sys(pid: i32) -> (Duration, Duration) {
 /// On loopback both ends' handshake runs in the connecting thread, so this
 /// is the kernel's cost of a probe whatever the checker does around it.
 fn loopback_floor(lab: &Lab, n: u32) -> Result<Duration> {
-    let thread_cpu = || {
-        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-            .unwrap_or_else(|_| nix::sys::time::TimeSpec::new(0, 0));
-        Duration::from(t)
+    let thread_cpu = || -> std::io::Result<Duration> {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .map(Duration::from)
+            .map_err(std::io::Error::from)
     };
     let per = lab::netns::run_in(&lab.ns_path("d1"), move || {
-        let start = thread_cpu();
+        let start = thread_cpu()?;
         for i in 0..n {
             let port = TCP_BASE + u16::try_from(i % 100).unwrap_or(0);
             let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
             s.set_linger(Some(Duration::ZERO))?;
             s.connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
         }
-        Ok((thread_cpu() - start) / n)
+        Ok((thread_cpu()? - start) / n)
     })
     .context("loopback connects")?;
     Ok(per)

@@ -481,17 +481,22 @@ impl Config {
             cost_hold: Duration::from_millis(raw.drain.cost_hold_ms),
             deadline: Duration::from_secs(raw.drain.deadline_s),
         };
+        let vrrp = crate::vrrp_run::validate(&raw.vrrp, &err)?;
         let ctx = ServiceContext {
             router_id,
             default_area,
             areas: interfaces.iter().map(|i| i.area).collect(),
             static_vips: vips.iter().map(|(_, a, _)| *a).collect(),
-            // (Validated with the [[vrrp]] tables below.)
-            vrrp_addresses: raw
-                .vrrp
+            vrrp_addresses: vrrp
                 .iter()
-                .flat_map(|v| v.get_ref().addresses.get_ref().clone())
-                .filter_map(|a| a.get_ref().split('/').next()?.parse().ok())
+                .flat_map(|v| {
+                    let name = &v.run.name;
+                    v.run
+                        .instance
+                        .addresses
+                        .iter()
+                        .map(move |a| (*a, name.clone()))
+                })
                 .collect(),
             drain,
         };
@@ -526,6 +531,8 @@ impl Config {
                 }
             }
         }
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        crate::vrrp_run::check_tracked_services(&raw.vrrp, &names, &err)?;
         let instance = InstanceConfig {
             router_id,
             min_ls_interval: Duration::from_millis(raw.ospf.min_ls_interval_ms),
@@ -542,20 +549,8 @@ impl Config {
                 interfaces,
                 vips,
             },
-            vrrp: {
-                let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-                let vrrp = crate::vrrp_run::validate(&raw.vrrp, &names, &err)?;
-                // A VIP that a VRRP instance carries belongs to it: not on
-                // lo, not announced over OSPF.
-                for s in &mut services {
-                    s.vrrp = vrrp
-                        .iter()
-                        .find(|v| v.run.instance.addresses.contains(&s.vip))
-                        .map(|v| v.run.name.clone());
-                }
-                vrrp
-            },
             services,
+            vrrp,
         })
     }
 }
@@ -599,8 +594,9 @@ struct ServiceContext {
     default_area: Ipv4Addr,
     areas: Vec<Ipv4Addr>,
     static_vips: Vec<Ipv4Addr>,
-    /// Addresses VRRP carries: their services need no OSPF area.
-    vrrp_addresses: Vec<Ipv4Addr>,
+    /// Addresses VRRP carries, with their instance: a service on one
+    /// belongs to VRRP (not on lo, not announced over OSPF, no area).
+    vrrp_addresses: Vec<(Ipv4Addr, String)>,
     drain: DrainSpec,
 }
 
@@ -630,7 +626,12 @@ impl ServiceContext {
             )));
         }
         let area = s.area.unwrap_or(self.default_area);
-        if !self.areas.contains(&area) && !self.vrrp_addresses.contains(&s.vip) {
+        let vrrp = self
+            .vrrp_addresses
+            .iter()
+            .find(|(a, _)| *a == s.vip)
+            .map(|(_, name)| name.clone());
+        if !self.areas.contains(&area) && vrrp.is_none() {
             return Err(fail(format!("no OSPF interface in area {area}")));
         }
         let checks = |list: &[Spanned<CheckConfig>],
@@ -739,7 +740,7 @@ impl ServiceContext {
             drain: self.drain,
             ipvs,
             servers,
-            vrrp: None,
+            vrrp,
         })
     }
 }

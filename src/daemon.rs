@@ -183,9 +183,8 @@ struct Manager {
     ipvs_generation: u64,
     /// Each `ipvs` service's fingerprint as last programmed.
     fingerprints: BTreeMap<String, String>,
-    /// The VRRP instances and the state each last entered.
+    /// The VRRP instances.
     vrrp: crate::vrrp_run::Handle,
-    vrrp_states: BTreeMap<String, State>,
 }
 
 impl Manager {
@@ -284,8 +283,13 @@ impl Manager {
     /// packets for local addresses; VRRP's own VIPs excepted, it puts them
     /// on its interface while master), VIPs of `old` services no longer
     /// used taken off lo, and the IPVS loop started if it is needed
-    /// (`ipvs` services or `lvs_sync`) and not running yet.
-    async fn prepare_ipvs(&mut self, services: &[Service], old: &[Service], lvs_sync: bool) {
+    /// (`ipvs` services or `lvs_sync` in `vrrp`) and not running yet.
+    async fn prepare_ipvs(
+        &mut self,
+        services: &[Service],
+        old: &[Service],
+        vrrp: &[crate::vrrp_run::Instance],
+    ) {
         let on_lo = |list: &[Service]| -> Vec<Ipv4Addr> {
             list.iter()
                 .filter(|s| s.mode == Mode::Ipvs && s.vrrp.is_none())
@@ -293,7 +297,18 @@ impl Manager {
                 .collect()
         };
         let (want, had) = (on_lo(services), on_lo(old));
-        for s in services.iter().filter(|s| s.mode == Mode::Ipvs) {
+        // Warned once per service and scheduler, not again on each reload.
+        let known = |s: &Service| {
+            old.iter().any(|o| {
+                o.name == s.name
+                    && o.ipvs.as_ref().map(|i| &i.scheduler)
+                        == s.ipvs.as_ref().map(|i| &i.scheduler)
+            })
+        };
+        for s in services
+            .iter()
+            .filter(|s| s.mode == Mode::Ipvs && !known(s))
+        {
             if let Some(ipvs) = &s.ipvs {
                 if !matches!(ipvs.scheduler.as_str(), "mh" | "sh") {
                     tracing::warn!(
@@ -319,7 +334,8 @@ impl Manager {
                 Err(e) => tracing::error!(%vip, "cannot take the VIP off lo: {e}"),
             }
         }
-        let needed = lvs_sync || services.iter().any(|s| s.mode == Mode::Ipvs);
+        let needed = vrrp.iter().any(|v| v.lvs_sync.is_some())
+            || services.iter().any(|s| s.mode == Mode::Ipvs);
         if needed && self.ipvs.is_none() {
             self.ipvs = Some(crate::ipvs_run::spawn(
                 Duration::from_secs(10),
@@ -561,6 +577,15 @@ impl Manager {
         }
     }
 
+    /// Tells the VRRP instances the state of every service on a VRRP
+    /// address: up while the director announces its VIP.
+    fn tell_vrrp_services(&self) {
+        for r in self.running.iter().filter(|r| r.svc.vrrp.is_some()) {
+            self.vrrp
+                .service_state(&r.svc.name, self.director.is_announced(r.svc.vip));
+        }
+    }
+
     /// A VRRP instance entered `state`: metrics, and the IPVS connection
     /// sync daemon's role when the instance has `lvs_sync`.
     fn on_vrrp_state(&mut self, instance: &str, state: State) {
@@ -580,7 +605,6 @@ impl Manager {
                 ("state", state.to_string()),
             ])
             .inc();
-        self.vrrp_states.insert(instance.to_string(), state);
         let sync = self
             .config
             .vrrp
@@ -707,22 +731,15 @@ impl Manager {
         }
         let before: Vec<String> = self.running.iter().map(|r| r.fingerprint.clone()).collect();
         let old: Vec<Service> = self.running.iter().map(|r| r.svc.clone()).collect();
-        let lvs_sync = new.vrrp.iter().any(|v| v.lvs_sync.is_some());
-        self.prepare_ipvs(&new.services, &old, lvs_sync).await;
+        self.prepare_ipvs(&new.services, &old, &new.vrrp).await;
         self.apply(&new.services, Some(now));
         // VRRP: only changed instances restart (a master hands over first).
         let (started, stopped) = self.vrrp.reconfigure(&new.vrrp).await;
-        for name in stopped.iter().filter(|n| !started.contains(n)) {
-            self.vrrp_states.remove(name);
-        }
         if !started.is_empty() || !stopped.is_empty() {
             tracing::info!(?started, ?stopped, "vrrp instances reconfigured");
         }
         // (Re)started instances learn the state of the services they track.
-        for r in self.running.iter().filter(|r| r.svc.vrrp.is_some()) {
-            self.vrrp
-                .service_state(&r.svc.name, self.director.is_announced(r.svc.vip));
-        }
+        self.tell_vrrp_services();
         let kept = self
             .running
             .iter()
@@ -884,18 +901,14 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         ipvs_generation: 0,
         fingerprints: BTreeMap::new(),
         vrrp: crate::vrrp_run::Handle::default(),
-        vrrp_states: BTreeMap::new(),
     };
-    let lvs_sync = cfg.vrrp.iter().any(|v| v.lvs_sync.is_some());
-    mgr.prepare_ipvs(&cfg.services, &[], lvs_sync).await;
+    mgr.prepare_ipvs(&cfg.services, &[], &cfg.vrrp).await;
     mgr.apply(&cfg.services, None);
     mgr.sync_ipvs();
-    let (vrrp, mut vrrp_rx) = crate::vrrp_run::spawn(&cfg.vrrp);
+    let (vrrp, mut vrrp_rx) = crate::vrrp_run::spawn(&cfg.vrrp, mgr.ctx.clone());
     mgr.vrrp = vrrp;
     // Tracked services count as down until the director announces them.
-    for s in cfg.services.iter().filter(|s| s.vrrp.is_some()) {
-        mgr.vrrp.service_state(&s.name, false);
-    }
+    mgr.tell_vrrp_services();
     let mut vrrp_tick = tokio::time::interval(Duration::from_secs(5));
 
     let mut term = signal(SignalKind::terminate())?;

@@ -228,14 +228,19 @@ pub fn render_vrrp(v: &Value) -> String {
 }
 
 pub fn vrrp(socket: &Path, json: bool) -> Result<()> {
+    show_part(socket, json, "vrrp", render_vrrp)
+}
+
+/// One part of `status`: its JSON, or `render` of the whole.
+fn show_part(socket: &Path, json: bool, key: &str, render: fn(&Value) -> String) -> Result<()> {
     let v = request(socket, &Request::Status)?;
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(v.get("vrrp").unwrap_or(&Value::Null))?
+            serde_json::to_string_pretty(v.get(key).unwrap_or(&Value::Null))?
         );
     } else {
-        print!("{}", render_vrrp(&v));
+        print!("{}", render(&v));
     }
     Ok(())
 }
@@ -251,16 +256,7 @@ pub fn status(socket: &Path, json: bool) -> Result<()> {
 }
 
 pub fn services(socket: &Path, json: bool) -> Result<()> {
-    let v = request(socket, &Request::Status)?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(v.get("services").unwrap_or(&Value::Null))?
-        );
-    } else {
-        print!("{}", render_services(&v));
-    }
-    Ok(())
+    show_part(socket, json, "services", render_services)
 }
 
 /// `drain`: raise the cost, withdraw, then wait (printing progress) until

@@ -40,11 +40,10 @@ pub fn service_tracker(service: &str) -> String {
 pub type VrrpFile = Spanned<InstanceFile<CheckConfig>>;
 
 /// Validates the `[[vrrp]]` tables; a check without an address probes
-/// 127.0.0.1 (the service on this node); tracked services must be among
-/// `services`.
+/// 127.0.0.1 (the service on this node). Tracked services are checked
+/// once the services are known ([`check_tracked_services`]).
 pub fn validate(
     list: &[VrrpFile],
-    services: &[&str],
     err: &dyn Fn(Range<usize>, String) -> ConfigError,
 ) -> Result<Vec<Instance>, ConfigError> {
     let validated = vconfig::validate(list).map_err(|(span, m)| err(span, m))?;
@@ -61,22 +60,37 @@ pub fn validate(
                         .map_err(|m| err(c.span(), format!("vrrp {}: {name}: {m}", v.run.name)))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            for (name, _, span) in &v.services {
-                if !services.contains(&name.as_str()) {
-                    return Err(err(
-                        span.clone(),
-                        format!("vrrp {}: track_service: no service `{name}`", v.run.name),
-                    ));
-                }
-            }
             Ok(Instance {
                 run: v.run,
                 checks,
-                services: v.services.into_iter().map(|(n, w, _)| (n, w)).collect(),
+                services: v.services,
                 lvs_sync: v.lvs_sync,
             })
         })
         .collect()
+}
+
+/// Every `track_service` names one of `services`.
+pub fn check_tracked_services(
+    list: &[VrrpFile],
+    services: &[&str],
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    for f in list {
+        for t in &f.get_ref().track_service {
+            let name = &t.get_ref().name;
+            if !services.contains(&name.as_str()) {
+                return Err(err(
+                    t.span(),
+                    format!(
+                        "vrrp {}: track_service: no service `{name}`",
+                        f.get_ref().name.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `anycastd check-config`'s lines for the VRRP instances.
@@ -140,6 +154,7 @@ struct Running {
 pub struct Handle {
     running: Vec<Running>,
     states: Option<mpsc::UnboundedSender<StateChange>>,
+    /// The probes' shared state (the daemon's).
     ctx: Option<Arc<ProbeContext>>,
 }
 
@@ -148,13 +163,17 @@ pub type StateChange = (String, State);
 
 /// Starts every instance and its checks on the current runtime. An
 /// instance that fails (no such interface, no address) logs why and stops;
-/// the others go on. State changes come out of the receiver.
-pub fn spawn(instances: &[Instance]) -> (Handle, mpsc::UnboundedReceiver<StateChange>) {
+/// the others go on. State changes come out of the receiver. The checks
+/// share `ctx` with the daemon's.
+pub fn spawn(
+    instances: &[Instance],
+    ctx: Arc<ProbeContext>,
+) -> (Handle, mpsc::UnboundedReceiver<StateChange>) {
     let (state_tx, state_rx) = mpsc::unbounded_channel();
     let mut handle = Handle {
         running: Vec::new(),
         states: Some(state_tx),
-        ctx: None,
+        ctx: Some(ctx),
     };
     for inst in instances {
         handle.start(inst);
@@ -165,19 +184,9 @@ pub fn spawn(instances: &[Instance]) -> (Handle, mpsc::UnboundedReceiver<StateCh
 impl Handle {
     /// Starts one instance, its checks and their forwarding.
     fn start(&mut self, inst: &Instance) {
-        let Some(state_tx) = self.states.clone() else {
+        let (Some(state_tx), Some(ctx)) = (self.states.clone(), self.ctx.clone()) else {
             return;
         };
-        if self.ctx.is_none() {
-            match ProbeContext::new() {
-                Ok(c) => self.ctx = Some(Arc::new(c)),
-                Err(e) => {
-                    tracing::error!("vrrp: TLS client configuration: {e}");
-                    return;
-                }
-            }
-        }
-        let Some(ctx) = self.ctx.clone() else { return };
         let mut tasks = Vec::new();
         let (tx, rx) = mpsc::channel(64);
         let trackers = inst

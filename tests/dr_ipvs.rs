@@ -25,16 +25,13 @@ const INNER: &str = "ANYCASTD_DR_IPVS_INNER";
 
 #[test]
 fn dr_ipvs() {
-    if std::env::var_os(INNER).is_some() || lab::vm::kernel_has_ipvs() {
-        scenario_here();
-        return;
-    }
-    lab::vm::rerun_test_in_vm(
+    lab::vm::run_here_or_in_vm(
         "dr_ipvs",
         INNER,
         Duration::from_secs(420),
         Path::new(env!("CARGO_MANIFEST_DIR")),
         "dr_ipvs: passed",
+        scenario_here,
     );
 }
 

@@ -33,16 +33,13 @@ const ADVERT: Duration = Duration::from_millis(200);
 
 #[test]
 fn vrrp_ipvs() {
-    if std::env::var_os(INNER).is_some() || lab::vm::kernel_has_ipvs() {
-        scenario_here();
-        return;
-    }
-    lab::vm::rerun_test_in_vm(
+    lab::vm::run_here_or_in_vm(
         "vrrp_ipvs",
         INNER,
         Duration::from_secs(420),
         Path::new(env!("CARGO_MANIFEST_DIR")),
         "vrrp_ipvs: passed",
+        scenario_here,
     );
 }
 
@@ -92,12 +89,8 @@ fn wait_roles(lab: &Lab, master: &str, backup: &str, limit: Duration) -> Duratio
 
 /// The end of a director's anycastd log, for failure messages.
 fn log_tail(lab: &Lab, node: &str) -> String {
-    let log = std::fs::read_to_string(lab.anycastd(node).log_path()).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    format!(
-        "{node}'s log ends:\n{}\n",
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    )
+    let log = lab::file_tail(&lab.anycastd(node).log_path(), 20);
+    format!("{node}'s log ends:\n{log}\n")
 }
 
 /// The sync daemons `ipvsadm -L --daemon` lists on `node`.

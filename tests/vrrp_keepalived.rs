@@ -172,9 +172,7 @@ fn served_by(lab: &Lab) -> Option<String> {
 }
 
 fn keepalived_log_tail(lab: &Lab) -> String {
-    let log = std::fs::read_to_string(lab.keepalived(KEEPALIVED).log_path()).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
+    lab::file_tail(&lab.keepalived(KEEPALIVED).log_path(), 15)
 }
 
 fn set_vrrp(lab: &mut Lab, node: &str, f: impl FnOnce(&mut VrrpSettings)) {

@@ -1005,6 +1005,18 @@ impl Lab {
 }
 
 /// Whether process `pid` exists and is not a zombie.
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The last `n` lines of the file at `path` (empty when it cannot be
+/// read): a daemon's log for a failure message.
+pub fn file_tail(path: &Path, n: usize) -> String {
+    tail(&std::fs::read_to_string(path).unwrap_or_default(), n)
+}
+
 pub fn process_alive(pid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;

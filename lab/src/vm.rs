@@ -332,7 +332,7 @@ impl Vm {
                 return Err(VmError::Timeout {
                     after: opts.timeout,
                     started: job.path.join("started").exists(),
-                    console: tail(&job.read("console"), 30),
+                    console: crate::tail(&job.read("console"), 30),
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -358,7 +358,7 @@ impl Vm {
                 });
             return Err(VmError::Boot {
                 reason,
-                console: tail(&console, 30),
+                console: crate::tail(&console, 30),
             });
         };
         let boot = std::fs::metadata(job.path.join("started"))
@@ -462,16 +462,23 @@ pub fn kernel_has_ipvs() -> bool {
         || std::fs::read_to_string("/proc/modules").is_ok_and(|m| m.contains("ip_vs "))
 }
 
-/// Runs test `test` of the calling test binary again inside the VM with
-/// `inner_env=1` set, echoes what it printed, and panics unless it exited
-/// 0 having printed `passed_marker` (so a run cut short fails too).
-pub fn rerun_test_in_vm(
+/// Runs an IPVS test's `scenario` here when this kernel has IPVS or this
+/// is already the run inside the VM (`inner_env` set); otherwise runs test
+/// `test` of the calling test binary again inside the VM with
+/// `inner_env=1`, echoes what it printed, and panics unless it exited 0
+/// having printed `passed_marker` (so a run cut short fails too).
+pub fn run_here_or_in_vm(
     test: &str,
     inner_env: &str,
     timeout: Duration,
     cwd: &Path,
     passed_marker: &str,
+    scenario: impl FnOnce(),
 ) {
+    if std::env::var_os(inner_env).is_some() || kernel_has_ipvs() {
+        scenario();
+        return;
+    }
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("test binary path: {e}"));
     let cmd = format!("{} --exact {test} --nocapture", exe.display());
     let opts = VmOptions {
@@ -516,12 +523,6 @@ pub fn shell_command(args: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(" "),
     }
-}
-
-/// The last `n` lines of `s`.
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn find_program(name: &str) -> Option<PathBuf> {
@@ -1374,7 +1375,7 @@ mod tests {
 
     #[test]
     fn tail_keeps_the_last_lines() {
-        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(tail("a", 5), "a");
+        assert_eq!(crate::tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(crate::tail("a", 5), "a");
     }
 }

@@ -196,9 +196,9 @@ fn default_two() -> u32 {
 pub struct Validated<C> {
     pub run: RunConfig,
     pub checks: Vec<(String, i16, Spanned<C>)>,
-    /// Tracked `[[service]]`s: (service name, weight, where it is named);
-    /// the daemon checks that they exist.
-    pub services: Vec<(String, i16, Range<usize>)>,
+    /// Tracked `[[service]]`s: (service name, weight); the daemon checks
+    /// that they exist.
+    pub services: Vec<(String, i16)>,
     pub lvs_sync: Option<LvsSync>,
 }
 
@@ -374,16 +374,16 @@ fn validate_one<C: Clone>(f: &InstanceFile<C>, span: Range<usize>) -> Result<Val
         }
         checks.push((n, tc.weight, tc.check.clone()));
     }
-    let mut services: Vec<(String, i16, Range<usize>)> = Vec::new();
+    let mut services: Vec<(String, i16)> = Vec::new();
     for t in &f.track_service {
         let ts = t.get_ref();
-        if services.iter().any(|(n, _, _)| *n == ts.name) {
+        if services.iter().any(|(n, _)| *n == ts.name) {
             return Err(fail(
                 t.span(),
                 format!("track_service `{}` is listed twice", ts.name),
             ));
         }
-        services.push((ts.name.clone(), ts.weight, t.span()));
+        services.push((ts.name.clone(), ts.weight));
     }
     let lvs_sync = f.lvs_sync.as_ref().map(|l| LvsSync {
         interface: l
