@@ -826,17 +826,29 @@ fn count_ipvs_connections(ip_vs_conn: &str, vip: Ipv4Addr, port: u16) -> usize {
         .count()
 }
 
+/// Sockets on `local` (VIP:port in /proc/net/tcp's notation) that may
+/// still carry traffic. Drains count them only after the VIP's withdrawal,
+/// when the routers send this node no new flow; a flow the router has
+/// moved elsewhere meanwhile (ECMP rehash) will never send here again, so
+/// its socket is not waited for once that shows: a handshake whose SYN-ACK
+/// has had to be resent (the client's ACK did not come within the first
+/// retransmission timeout, a second or more, where a reachable client
+/// answers within a round trip), or a connection with three retransmissions
+/// in a row unanswered (no ACK for over a second).
 fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
     proc_net_tcp
         .lines()
         .skip(1)
         .filter(|l| {
-            let mut f = l.split_whitespace();
-            let (Some(_), Some(addr), Some(remote), Some(state)) =
-                (f.next(), f.next(), f.next(), f.next())
-            else {
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (Some(addr), Some(remote), Some(state)) = (f.get(1), f.get(2), f.get(3)) else {
                 return false;
             };
+            let retransmits = f
+                .get(6)
+                .and_then(|r| u32::from_str_radix(r, 16).ok())
+                .unwrap_or(0);
             // A connection from this node to its own VIP (its health
             // check) is not traffic to drain.
             let own = remote.split(':').next() == local.split(':').next();
@@ -846,7 +858,12 @@ fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
             // 06 TIME_WAIT, 07 CLOSE): their answer is sent, and when the
             // router has moved the client's flow elsewhere their last ACK
             // never comes, so they would hold a drain until its deadline.
-            addr.eq_ignore_ascii_case(local) && !own && matches!(state, "01" | "03" | "08")
+            let live = match *state {
+                "03" => retransmits == 0,
+                "01" | "08" => retransmits < 3,
+                _ => false,
+            };
+            addr.eq_ignore_ascii_case(local) && !own && live
         })
         .count()
 }
@@ -1085,5 +1102,20 @@ UDP C6120064 D435 C000020A 0035 C6120101 0035 UDP         299
         let want = format!("{:08X}:{:04X}", u32::from_ne_bytes(vip.octets()), 80);
         assert_eq!(want, "0A0200C0:0050");
         assert_eq!(count_connections(text, &want), 2);
+    }
+
+    #[test]
+    fn connections_whose_client_has_gone_elsewhere_are_not_waited_for() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0A0200C0:0050 0100A8C0:C350 03 00000000:00000000 02:00000064 00000000     0        0 0
+   1: 0A0200C0:0050 0100A8C0:C351 03 00000000:00000000 02:00000064 00000001     0        0 0
+   2: 0A0200C0:0050 0100A8C0:C352 01 00000040:00000000 01:00000014 00000002     0        0 2
+   3: 0A0200C0:0050 0100A8C0:C353 01 00000040:00000000 01:00000014 00000003     0        0 3
+   4: 0A0200C0:0050 0100A8C0:C354 08 00000040:00000000 01:00000014 0000000A     0        0 4
+";
+        // A fresh handshake and a connection still within its first two
+        // retransmissions count; a handshake whose SYN-ACK was resent and
+        // connections with 3 or 10 unanswered retransmissions do not.
+        assert_eq!(count_connections(text, "0A0200C0:0050"), 2);
     }
 }
