@@ -9,6 +9,7 @@ mod control;
 mod daemon;
 mod health;
 mod ipvs_run;
+mod memory;
 mod metrics;
 mod operate;
 mod service;
@@ -145,7 +146,9 @@ fn main() {
         .unwrap_or_else(|_| default_level.into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours for a terminal only, not escape codes in a journal or file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
