@@ -939,8 +939,21 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         Duration::from_secs(3600)
     });
     let mut drain_tick = tokio::time::interval(Duration::from_millis(250));
+    // Ready once the speaker has learned the interfaces and joined its
+    // groups: the answer to a first query comes after its set-up. (A
+    // speaker that failed is reported by the loop below.)
+    let (up_tx, up_rx) = oneshot::channel();
+    if tx.send(Command::Interfaces(up_tx)).await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(10), up_rx).await;
+    }
     notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("anycastd running");
+    // The start-up code (arguments, config, TLS, metrics and interface
+    // set-up) does not run again: its pages need not stay resident.
+    match crate::memory::release_file_pages() {
+        Ok(kib) => tracing::debug!("released {kib} KiB of start-up program pages"),
+        Err(e) => tracing::debug!("releasing start-up program pages: {e}"),
+    }
 
     // Shutdown: set when SIGTERM/SIGINT asked for a drain first.
     let mut stopping: Option<Instant> = None;
