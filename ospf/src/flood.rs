@@ -216,15 +216,34 @@ impl Instance {
             !implied
         };
         if send {
-            iface.delayed_acks.push(hdr);
+            let per_packet = ((iface.max_packet_len() - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
+            match iface.delayed_acks.last_mut() {
+                Some(packet) if packet.len() < per_packet => packet.push(hdr),
+                _ => {
+                    let mut packet = Vec::with_capacity(per_packet);
+                    packet.push(hdr);
+                    iface.delayed_acks.push(packet);
+                }
+            }
             if iface.delayed_ack_due.is_none() {
                 iface.delayed_ack_due = Some(now + iface.delayed_ack_delay());
             }
             // A full packet's worth goes at once: delaying it bundles
-            // nothing more, and a database load would otherwise pile up
-            // tens of thousands of them.
-            let per_packet = ((iface.max_packet_len() - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
-            if iface.delayed_acks.len() >= per_packet {
+            // nothing more. Not while a neighbour here is exchanging or
+            // loading its database, though: the acknowledgements of a load
+            // (tens of thousands of LSAs) would keep the neighbour from
+            // answering our Database Description packets and LS Requests
+            // while it processes them; they go when the timer fires, within
+            // a second, as BIRD's do.
+            let loading = iface
+                .neighbors
+                .values()
+                .any(|n| matches!(n.state, NsmState::Exchange | NsmState::Loading));
+            let full = iface
+                .delayed_acks
+                .first()
+                .is_some_and(|p| p.len() >= per_packet);
+            if full && !loading {
                 self.send_delayed_acks(now, iid);
             }
         }
@@ -449,11 +468,8 @@ impl Instance {
         iface.delayed_ack_due = None;
         let acks = std::mem::take(&mut iface.delayed_acks);
         let dst = iface.flood_dst();
-        let per_packet = ((iface.max_packet_len() - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
-        for chunk in acks.chunks(per_packet) {
-            let body = PacketBody::LinkStateAck(LinkStateAck {
-                lsa_headers: chunk.to_vec(),
-            });
+        for lsa_headers in acks {
+            let body = PacketBody::LinkStateAck(LinkStateAck { lsa_headers });
             self.send(now, iid, dst, body);
         }
     }

@@ -185,8 +185,11 @@ pub(crate) struct Interface {
     pub(crate) neighbors: BTreeMap<Ipv4Addr, Neighbor>,
     pub(crate) hello_due: Option<Instant>,
     pub(crate) wait_due: Option<Instant>,
-    /// Delayed acknowledgements (RFC 2328 13.5), sent together.
-    pub(crate) delayed_acks: Vec<LsaHeader>,
+    /// Delayed acknowledgements (RFC 2328 13.5), sent together: one
+    /// vector per packet, each filled up to a packet's worth. During a
+    /// database load they add up to tens of thousands; packet-sized
+    /// pieces hold them without one large vector's doubling and copying.
+    pub(crate) delayed_acks: Vec<Vec<LsaHeader>>,
     pub(crate) delayed_ack_due: Option<Instant>,
     /// LSAs flooded out of this interface by the current input, sent in as
     /// few Link State Updates as the MTU allows.

@@ -1400,16 +1400,21 @@ fn large_database_loads_without_waiting_for_retransmissions() {
     let mut requested_entries = 0usize;
     let mut max_lsr_gap = Duration::ZERO;
     let mut last_lsr: Option<Instant> = None;
+    let mut acks_during_load = 0usize;
     let full_at = loop {
         // A's output, answered by the peer.
         while let Some(t) = a.poll_transmit() {
-            if let PacketBody::LinkStateRequest(r) = Packet::decode(&t.bytes).unwrap().body {
-                lsr_packets += 1;
-                requested_entries += r.entries.len();
-                if let Some(prev) = last_lsr {
-                    max_lsr_gap = max_lsr_gap.max(now - prev);
+            match Packet::decode(&t.bytes).unwrap().body {
+                PacketBody::LinkStateRequest(r) => {
+                    lsr_packets += 1;
+                    requested_entries += r.entries.len();
+                    if let Some(prev) = last_lsr {
+                        max_lsr_gap = max_lsr_gap.max(now - prev);
+                    }
+                    last_lsr = Some(now);
                 }
-                last_lsr = Some(now);
+                PacketBody::LinkStateAck(_) => acks_during_load += 1,
+                _ => {}
             }
             for update in peer.answer(now, &t.bytes, 1400) {
                 lsus_sent += 1;
@@ -1450,6 +1455,31 @@ fn large_database_loads_without_waiting_for_retransmissions() {
         0,
         "{:?}",
         a.drop_counters()
+    );
+    // The acknowledgements of the load did not interrupt the exchange:
+    // none went while loading; the delayed-ack timer (a second after the
+    // first LSA) sends them all, in full packets.
+    assert_eq!(acks_during_load, 0, "LSAck packets sent while loading");
+    let (mut ack_packets, mut acked) = (0usize, 0usize);
+    let until = base + secs(1.5);
+    while let Some(t) = a.poll_timeout().filter(|t| *t <= until) {
+        now = t;
+        a.handle_timeout(now);
+        while let Some(t) = a.poll_transmit() {
+            if let PacketBody::LinkStateAck(ack) = Packet::decode(&t.bytes).unwrap().body {
+                ack_packets += 1;
+                acked += ack.lsa_headers.len();
+            }
+        }
+    }
+    assert!(
+        acked >= N,
+        "{acked} of {N} LSAs acknowledged by {:?}",
+        until - base
+    );
+    assert!(
+        ack_packets <= acked.div_ceil(70) + 1,
+        "{ack_packets} LSAck packets for {acked}"
     );
 }
 

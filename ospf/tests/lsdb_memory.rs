@@ -164,6 +164,8 @@ fn bytes_per_lsa_after_a_database_load() {
     // 200 with boxed entries in a B-tree sharing packet buffers).
     assert!(per_lsa < 50.0, "{per_lsa:.1} bytes per LSA");
     // Nothing big is built on the way: no copy of the database, no
-    // request list of its size.
-    assert!(peak_per_lsa < 60.0, "peak {peak_per_lsa:.1} bytes per LSA");
+    // request list of its size. The acknowledgements of the load wait for
+    // the delayed-ack timer (so as not to slow the neighbour's answers),
+    // 20 bytes of LSA header each in packet-sized pieces: about 67 in all.
+    assert!(peak_per_lsa < 75.0, "peak {peak_per_lsa:.1} bytes per LSA");
 }
