@@ -305,14 +305,14 @@ fn status(name: &str) -> Result<()> {
                 })
                 .unwrap_or_else(|| "?".into()),
         };
+        let addrs = lab
+            .output(&node.name, "ip", &["-4", "-o", "addr", "show"])
+            .unwrap_or_default();
         let held: Vec<String> = node
             .vrrp
             .iter()
             .flat_map(|v| v.addresses.iter())
-            .filter(|a| {
-                lab.output(&node.name, "ip", &["-4", "-o", "addr", "show"])
-                    .is_ok_and(|t| t.contains(&format!(" {a}/")))
-            })
+            .filter(|a| addrs.contains(&format!(" {a}/")))
             .map(ToString::to_string)
             .collect();
         println!(

@@ -841,12 +841,14 @@ fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
         .skip(1)
         .filter(|l| {
             // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let (Some(addr), Some(remote), Some(state)) = (f.get(1), f.get(2), f.get(3)) else {
+            let mut f = l.split_whitespace();
+            let (Some(_), Some(addr), Some(remote), Some(state)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
                 return false;
             };
             let retransmits = f
-                .get(6)
+                .nth(2)
                 .and_then(|r| u32::from_str_radix(r, 16).ok())
                 .unwrap_or(0);
             // A connection from this node to its own VIP (its health
@@ -858,7 +860,7 @@ fn count_connections(proc_net_tcp: &str, local: &str) -> usize {
             // 06 TIME_WAIT, 07 CLOSE): their answer is sent, and when the
             // router has moved the client's flow elsewhere their last ACK
             // never comes, so they would hold a drain until its deadline.
-            let live = match *state {
+            let live = match state {
                 "03" => retransmits == 0,
                 "01" | "08" => retransmits < 3,
                 _ => false,

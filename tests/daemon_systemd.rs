@@ -12,15 +12,6 @@ use std::time::{Duration, Instant};
 
 use lab::netns;
 
-/// A namespace removed on drop (also when the test panics).
-struct Ns(String);
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = netns::delete(&self.0);
-    }
-}
-
 /// The daemon, killed on drop if the test did not stop it.
 struct Daemon(Child);
 
@@ -32,16 +23,9 @@ impl Drop for Daemon {
 }
 
 fn ip(ns: &Path, args: &[&str]) {
-    let out = netns::command(ns, "ip")
-        .expect("ip in namespace")
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = netns::output(ns, "ip", args) {
+        panic!("ip {args:?}: {e}");
+    }
 }
 
 /// Notifications received until `until` returns true or `timeout` passes.
@@ -78,9 +62,8 @@ fn ready_watchdog_and_stopping_are_notified() {
         "this test needs root (it creates a network namespace)"
     );
     let name = format!("acd-sd-{}", std::process::id());
-    let path = netns::create(&name).expect("create namespace");
-    let _guard = Ns(name.clone());
-    let ns = path.as_path();
+    let namespace = netns::Namespace::create(&name).expect("create namespace");
+    let ns = namespace.path();
     ip(ns, &["link", "set", "lo", "up"]);
     ip(
         ns,
@@ -139,17 +122,23 @@ fn ready_watchdog_and_stopping_are_notified() {
         logs()
     );
     // Ready means the speaker runs on its interface.
-    let out = netns::command(ns, env!("CARGO_BIN_EXE_anycastd"))
-        .expect("command")
-        .args(["show", "ospf", "interface", "--json", "--socket"])
-        .arg(&socket)
-        .output()
-        .expect("show ospf interface");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let socket_arg = socket.to_string_lossy();
+    let text = netns::output(
+        ns,
+        env!("CARGO_BIN_EXE_anycastd"),
+        &[
+            "show",
+            "ospf",
+            "interface",
+            "--json",
+            "--socket",
+            &socket_arg,
+        ],
+    )
+    .unwrap_or_else(|e| panic!("show ospf interface right after READY: {e}"));
     assert!(
-        out.status.success() && text.contains("\"eth0\"") && text.contains("198.18.0.0"),
-        "show ospf interface right after READY: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
+        text.contains("\"eth0\"") && text.contains("198.18.0.0"),
+        "show ospf interface right after READY: {text}"
     );
     let released = logs()
         .lines()

@@ -3,50 +3,28 @@
 //! the settings kept while a VIP is left. Needs root (it fails saying so).
 
 use std::path::Path;
-use std::process::Output;
 
 use lab::netns;
 
-/// A namespace removed on drop (also when the test panics).
-struct Ns(String);
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = netns::delete(&self.0);
-    }
-}
-
-fn run_in(ns: &Path, program: &str, args: &[&str]) -> Output {
-    netns::command(ns, program)
-        .expect("command in namespace")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"))
+/// `program args` in the namespace: its stdout; a failure panics with
+/// the status and stderr.
+fn run(ns: &Path, program: &str, args: &[&str]) -> String {
+    netns::output(ns, program, args).unwrap_or_else(|e| panic!("{program} {args:?}: {e}"))
 }
 
 fn anycastd(ns: &Path, args: &[&str]) -> String {
-    let out = run_in(ns, env!("CARGO_BIN_EXE_anycastd"), args);
-    assert!(
-        out.status.success(),
-        "anycastd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run(ns, env!("CARGO_BIN_EXE_anycastd"), args)
 }
 
 fn lo_addrs(ns: &Path) -> String {
-    let out = run_in(ns, "ip", &["-4", "-o", "addr", "show", "dev", "lo"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run(ns, "ip", &["-4", "-o", "addr", "show", "dev", "lo"])
 }
 
 fn arp(ns: &Path) -> Vec<String> {
     ["all", "default", "lo"]
         .iter()
         .flat_map(|i| ["arp_ignore", "arp_announce"].map(|k| format!("net.ipv4.conf.{i}.{k}")))
-        .map(|key| {
-            let out = run_in(ns, "sysctl", &["-n", &key]);
-            format!("{key}={}", String::from_utf8_lossy(&out.stdout).trim())
-        })
+        .map(|key| format!("{key}={}", run(ns, "sysctl", &["-n", &key]).trim()))
         .collect()
 }
 
@@ -68,10 +46,9 @@ fn realserver_setup_and_teardown() {
         "this test needs root (it creates a network namespace)"
     );
     let name = format!("acd-rs-{}", std::process::id());
-    let path = netns::create(&name).expect("create namespace");
-    let _guard = Ns(name);
-    let ns = path.as_path();
-    let _ = run_in(ns, "ip", &["link", "set", "lo", "up"]);
+    let namespace = netns::Namespace::create(&name).expect("create namespace");
+    let ns = namespace.path();
+    run(ns, "ip", &["link", "set", "lo", "up"]);
     expect_arp(ns, 0, 0);
 
     let out = anycastd(

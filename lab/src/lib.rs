@@ -588,6 +588,12 @@ impl Lab {
 
     /// Runs a command inside a node's namespace.
     pub fn command(&self, node: &str, program: &str) -> Result<Command, LabError> {
+        self.known(node)?;
+        netns::command(&self.ns_path(node), program).context(|| format!("{node}: namespace"))
+    }
+
+    /// An error unless `node` is a node or LAN of this lab.
+    fn known(&self, node: &str) -> Result<(), LabError> {
         if self.topology.node(node).is_none() && !self.topology.lans.iter().any(|l| l.name == node)
         {
             return Err(LabError::Missing(format!(
@@ -595,29 +601,15 @@ impl Lab {
                 self.name
             )));
         }
-        netns::command(&self.ns_path(node), program).context(|| format!("{node}: namespace"))
+        Ok(())
     }
 
     /// Runs `program args` inside a node's namespace to its end: its
     /// stdout, or an error carrying its stderr when it failed.
     pub fn output(&self, node: &str, program: &str, args: &[&str]) -> Result<String, LabError> {
-        let what = || format!("{node}: {program} {}", args.join(" "));
-        let out = self
-            .command(node, program)?
-            .args(args)
-            .output()
-            .context(what)?;
-        if !out.status.success() {
-            return Err(LabError::Io {
-                context: what(),
-                source: std::io::Error::other(format!(
-                    "{}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )),
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        self.known(node)?;
+        netns::output(&self.ns_path(node), program, args)
+            .context(|| format!("{node}: {program} {}", args.join(" ")))
     }
 
     /// The FRR instance of a node whose implementation is FRR (for
@@ -1004,7 +996,6 @@ impl Lab {
     }
 }
 
-/// Whether process `pid` exists and is not a zombie.
 /// The last `n` lines of `s`.
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
@@ -1017,6 +1008,7 @@ pub fn file_tail(path: &Path, n: usize) -> String {
     tail(&std::fs::read_to_string(path).unwrap_or_default(), n)
 }
 
+/// Whether process `pid` exists and is not a zombie.
 pub fn process_alive(pid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;

@@ -88,6 +88,33 @@ pub fn create(name: &str) -> io::Result<PathBuf> {
     Ok(p)
 }
 
+/// A namespace made by [`Namespace::create`] and removed, its processes
+/// killed, when dropped (also when a test panics).
+#[derive(Debug)]
+pub struct Namespace {
+    name: String,
+    path: PathBuf,
+}
+
+impl Namespace {
+    pub fn create(name: &str) -> io::Result<Namespace> {
+        Ok(Namespace {
+            name: name.to_string(),
+            path: create(name)?,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = delete(&self.name);
+    }
+}
+
 /// Starts `f` on a fresh thread inside the namespace at `ns`. Sockets that
 /// `f` creates belong to that namespace.
 pub fn spawn_in<T, F>(ns: &Path, f: F) -> io::Result<std::thread::JoinHandle<io::Result<T>>>
@@ -127,6 +154,21 @@ pub fn command(ns: &Path, program: impl AsRef<std::ffi::OsStr>) -> io::Result<Co
         });
     }
     Ok(cmd)
+}
+
+/// Runs `program` with `args` inside the namespace at `ns` and returns
+/// its standard output; an exit status other than 0 is an error carrying
+/// the status and the standard error.
+pub fn output(ns: &Path, program: &str, args: &[&str]) -> io::Result<String> {
+    let out = command(ns, program)?.args(args).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Processes whose network namespace is the one at `ns` (like `ip netns pids`).

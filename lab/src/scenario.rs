@@ -681,15 +681,15 @@ pub fn bench_db(
         // Hello (up to one HelloInterval), which no director controls:
         // speed is judged by the time after that Hello when the capture
         // gives it. Within 5% is a tie: runs vary more than that.
-        let (judged, (jx, jy)) = match (a.after_hello, b.after_hello) {
-            (Some(x), Some(y)) => ("after the Hello", (x, y)),
-            _ => ("from start", (a.elapsed, b.elapsed)),
+        let (judged, ours, birds) = match (a.after_hello, b.after_hello) {
+            (Some(x), Some(y)) => ("after the Hello", x, y),
+            _ => ("from start", a.elapsed, b.elapsed),
         };
-        let (jx, jy) = (jx.as_secs_f64(), jy.as_secs_f64());
-        let faster = if (jx - jy).abs() <= 0.05 * jy {
+        let (ours, birds) = (ours.as_secs_f64(), birds.as_secs_f64());
+        let faster = if (ours - birds).abs() <= 0.05 * birds {
             "tie"
         } else {
-            verdict(jx < jy)
+            verdict(ours < birds)
         };
         let (x, y) = (a.elapsed.as_secs_f64(), b.elapsed.as_secs_f64());
         out(&format!(

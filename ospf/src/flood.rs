@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use crate::instance::{IfaceId, Instance};
 use crate::interface::{IsmState, OSPF_HEADER_LEN};
 use crate::lsa::{
-    LsaHeader, LsaKey, LsaType, RawLsa, LSA_HEADER_LEN, MAX_AGE, MAX_SEQUENCE_NUMBER,
-    MIN_LS_ARRIVAL,
+    LsaHeader, LsaKey, LsaType, RawLsa, MAX_AGE, MAX_SEQUENCE_NUMBER, MIN_LS_ARRIVAL,
 };
 use crate::lsdb::{lsa_type_known, same_instance};
 use crate::neighbor::{NsmEvent, NsmState};
@@ -216,7 +215,7 @@ impl Instance {
             !implied
         };
         if send {
-            let per_packet = ((iface.max_packet_len() - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
+            let per_packet = iface.acks_per_packet();
             match iface.delayed_acks.last_mut() {
                 Some(packet) if packet.len() < per_packet => packet.push(hdr),
                 _ => {
@@ -235,15 +234,17 @@ impl Instance {
             // answering our Database Description packets and LS Requests
             // while it processes them; they go when the timer fires, within
             // a second, as BIRD's do.
-            let loading = iface
-                .neighbors
-                .values()
-                .any(|n| matches!(n.state, NsmState::Exchange | NsmState::Loading));
             let full = iface
                 .delayed_acks
                 .first()
                 .is_some_and(|p| p.len() >= per_packet);
-            if full && !loading {
+            let loading = || {
+                iface
+                    .neighbors
+                    .values()
+                    .any(|n| matches!(n.state, NsmState::Exchange | NsmState::Loading))
+            };
+            if full && !loading() {
                 self.send_delayed_acks(now, iid);
             }
         }
@@ -556,6 +557,7 @@ impl Instance {
                 continue;
             };
             let max_len = iface.max_packet_len();
+            let per_packet = iface.acks_per_packet();
             let flood = std::mem::take(&mut iface.flood_queue);
             let flood_dst = iface.flood_dst();
             let mut per_nbr = Vec::new();
@@ -578,7 +580,6 @@ impl Instance {
                 self.send_lsus(now, iid, area_id, flood_dst, flood, max_len);
             }
             for (dst, acks, lsus) in per_nbr {
-                let per_packet = ((max_len - OSPF_HEADER_LEN) / LSA_HEADER_LEN).max(1);
                 for chunk in acks.chunks(per_packet) {
                     let body = PacketBody::LinkStateAck(LinkStateAck {
                         lsa_headers: chunk.to_vec(),

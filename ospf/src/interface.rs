@@ -228,6 +228,11 @@ impl Interface {
             .min(Duration::from_secs(1))
     }
 
+    /// LSA headers that fit one Link State Acknowledgement.
+    pub(crate) fn acks_per_packet(&self) -> usize {
+        ((self.max_packet_len() - OSPF_HEADER_LEN) / crate::lsa::LSA_HEADER_LEN).max(1)
+    }
+
     /// Largest OSPF packet (header and body, not the authentication
     /// trailer) that fits the MTU in one IP datagram.
     pub(crate) fn max_packet_len(&self) -> usize {
