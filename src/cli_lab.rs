@@ -45,8 +45,9 @@ pub enum LabCommand {
         /// External route counts (comma-separated, at most 65000 each).
         #[arg(long, value_delimiter = ',', default_value = "20000,50000")]
         routes: Vec<u32>,
-        /// Runs of each (medians are reported too).
-        #[arg(long, default_value_t = 3)]
+        /// Runs of each (medians are reported too; one run varies by up
+        /// to a third).
+        #[arg(long, default_value_t = 5)]
         runs: usize,
     },
     /// Health-check load benchmark: 10,000 TCP and 1,000 HTTP probes a

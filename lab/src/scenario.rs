@@ -782,27 +782,28 @@ pub fn bench_db(
         } else {
             verdict(ours < birds)
         };
-        // The slowest run, by the same measure: a stall (a lost request
-        // waiting for its retransmission) shows there, not in a median.
-        let slowest = |imp: Implementation| {
+        // Each run by the same measure, in run order: the runs of one
+        // round share the machine's state, so they are compared in pairs;
+        // a stall (a lost request waiting for its retransmission) shows in
+        // the slowest run, not in a median.
+        let times = |imp: Implementation| -> Vec<Duration> {
             rows.iter()
                 .filter(|r| r.routes == n && r.implementation == imp)
                 .map(|r| match (a.after_hello, b.after_hello) {
                     (Some(_), Some(_)) => r.after_hello.unwrap_or(r.elapsed),
                     _ => r.elapsed,
                 })
-                .max()
-                .unwrap_or_default()
-                .as_secs_f64()
+                .collect()
         };
-        let (sa, sb) = (
-            slowest(Implementation::Anycastd),
-            slowest(Implementation::Bird),
-        );
+        let (ta, tb) = (times(Implementation::Anycastd), times(Implementation::Bird));
+        let slowest = |t: &[Duration]| t.iter().max().copied().unwrap_or_default().as_secs_f64();
+        let (sa, sb) = (slowest(&ta), slowest(&tb));
+        let wins = ta.iter().zip(&tb).filter(|(x, y)| x < y).count();
+        let pairs = ta.len().min(tb.len());
         let (x, y) = (a.elapsed.as_secs_f64(), b.elapsed.as_secs_f64());
         out(&format!(
             "{n} routes, anycastd vs BIRD: complete after {x:.2} s vs {y:.2} s{after} (faster, {judged}: {faster}; \
-             slowest run {sa:.3} s vs {sb:.3} s); \
+             faster in {wins} of {pairs} runs; slowest run {sa:.3} s vs {sb:.3} s); \
              RSS {:.2} of BIRD's (at most 0.67: {}; anonymous memory alone: {:.2})",
             rss,
             verdict(rss <= 2.0 / 3.0),
