@@ -481,8 +481,9 @@ pub fn db_load(
     let complete_wall = start_wall + elapsed;
     // From the capture: the first Hello listing the other side, where the
     // adjacency starts, and the moment the director had every LSA (the
-    // poll above sees it up to one poll interval late). tcpdump hands packets over in blocks,
-    // up to a second late: read until the load is all there.
+    // poll above sees it up to one poll interval late). tcpdump hands
+    // packets over in blocks, up to a second late: read until the load is
+    // all there.
     let after_hello = pcap.and_then(|p| {
         wait_for(Duration::from_secs(3), Duration::from_millis(200), || {
             let packets = ospf_packets(&p)?;
@@ -772,11 +773,17 @@ pub fn bench_db(
         // judged by the time after the first Hello listing the other side
         // when the capture gives it. Within 5% is a tie: runs vary more
         // than that (the router, busy most of the time, sets the pace).
-        let (judged, ours, birds) = match (a.after_hello, b.after_hello) {
-            (Some(x), Some(y)) => ("after the Hello", x, y),
-            _ => ("from start", a.elapsed, b.elapsed),
+        let by_capture = a.after_hello.is_some() && b.after_hello.is_some();
+        let judged = if by_capture {
+            "after the Hello"
+        } else {
+            "from start"
         };
-        let (ours, birds) = (ours.as_secs_f64(), birds.as_secs_f64());
+        let measure = |r: &DbLoad| match r.after_hello {
+            Some(d) if by_capture => d,
+            _ => r.elapsed,
+        };
+        let (ours, birds) = (measure(a).as_secs_f64(), measure(b).as_secs_f64());
         let faster = if (ours - birds).abs() <= 0.05 * birds {
             "tie"
         } else {
@@ -789,10 +796,7 @@ pub fn bench_db(
         let times = |imp: Implementation| -> Vec<Duration> {
             rows.iter()
                 .filter(|r| r.routes == n && r.implementation == imp)
-                .map(|r| match (a.after_hello, b.after_hello) {
-                    (Some(_), Some(_)) => r.after_hello.unwrap_or(r.elapsed),
-                    _ => r.elapsed,
-                })
+                .map(measure)
                 .collect()
         };
         let (ta, tb) = (times(Implementation::Anycastd), times(Implementation::Bird));
