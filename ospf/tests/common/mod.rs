@@ -4,6 +4,8 @@
 //! State Requests with full updates, one link latency later.
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod sim;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
