@@ -196,6 +196,8 @@ struct OspfFile {
     /// Minimum time between two instances of one self-originated LSA.
     #[serde(default = "default_min_ls_interval_ms")]
     min_ls_interval_ms: u64,
+    /// The most LSAs the database holds (FRR's `max-lsa`).
+    max_lsa: Option<Spanned<usize>>,
     #[serde(default)]
     interface: Vec<Spanned<InterfaceFile>>,
 }
@@ -533,8 +535,19 @@ impl Config {
         }
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
         crate::vrrp_run::check_tracked_services(&raw.vrrp, &names, &err)?;
+        let max_lsa = match &raw.ospf.max_lsa {
+            Some(m) if *m.get_ref() < 100 => {
+                return Err(err(
+                    m.span(),
+                    "max_lsa must be at least 100 (the default is 200000)".to_string(),
+                ))
+            }
+            Some(m) => *m.get_ref(),
+            None => ospf::instance::DEFAULT_MAX_LSA,
+        };
         let instance = InstanceConfig {
             router_id,
+            max_lsa,
             min_ls_interval: Duration::from_millis(raw.ospf.min_ls_interval_ms),
             stub_router_on_startup: (raw.ospf.stub_router_on_startup > 0)
                 .then(|| Duration::from_secs(raw.ospf.stub_router_on_startup)),

@@ -252,7 +252,7 @@ async fn handle(
         }
         Request::ShowCounters => {
             let c = ask(speaker, Command::Counters).await?;
-            json!({ "dropped": c })
+            json!({ "dropped": c.dropped, "anomalies": c.anomalies })
         }
     })
 }

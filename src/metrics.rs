@@ -40,6 +40,7 @@ pub struct Metrics {
     pub reloads: Family<Labels, Counter>,
     ospf_neighbors: Family<Labels, Gauge>,
     ospf_dropped: Family<Labels, Counter<u64, AtomicU64>>,
+    ospf_anomalies: Family<Labels, Counter<u64, AtomicU64>>,
     pub ipvs_programmed: Family<Labels, Gauge>,
     pub ipvs_connections: Family<Labels, Counter<u64, AtomicU64>>,
     pub ipvs_packets: Family<Labels, Counter<u64, AtomicU64>>,
@@ -81,6 +82,7 @@ impl Metrics {
         let reloads = Family::default();
         let ospf_neighbors = Family::default();
         let ospf_dropped = Family::default();
+        let ospf_anomalies = Family::default();
         let ipvs_programmed = Family::default();
         let ipvs_connections = Family::default();
         let ipvs_packets = Family::default();
@@ -193,6 +195,11 @@ impl Metrics {
             "Received OSPF packets dropped, by reason",
             ospf_dropped.clone(),
         );
+        registry.register(
+            "ospf_anomalies",
+            "What OSPF neighbours did that the speaker repaired (copies of its own LSAs, stalled adjacencies), by kind",
+            ospf_anomalies.clone(),
+        );
         Metrics {
             registry,
             check_up,
@@ -207,6 +214,7 @@ impl Metrics {
             reloads,
             ospf_neighbors,
             ospf_dropped,
+            ospf_anomalies,
             ipvs_programmed,
             ipvs_connections,
             ipvs_packets,
@@ -236,11 +244,17 @@ impl Metrics {
         let (tx, rx) = oneshot::channel();
         if speaker.send(Command::Counters(tx)).await.is_ok() {
             if let Ok(counters) = rx.await {
-                for (reason, n) in counters {
+                for (reason, n) in counters.dropped {
                     let c = self
                         .ospf_dropped
                         .get_or_create(&vec![("reason", reason.to_string())]);
                     // Counters only grow: bring ours up to the speaker's.
+                    catch_up(&c, n);
+                }
+                for (kind, n) in counters.anomalies {
+                    let c = self
+                        .ospf_anomalies
+                        .get_or_create(&vec![("kind", kind.to_string())]);
                     catch_up(&c, n);
                 }
             }
@@ -300,6 +314,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ospf::linux::speaker::Counters;
 
     #[tokio::test]
     async fn renders_families_and_speaker_view() {
@@ -318,7 +333,10 @@ mod tests {
                         let _ = r.send(Vec::new());
                     }
                     Command::Counters(r) => {
-                        let _ = r.send([("bad-checksum", 3u64)].into_iter().collect());
+                        let _ = r.send(Counters {
+                            dropped: [("bad-checksum", 3u64)].into_iter().collect(),
+                            anomalies: [("adjacency-stalled", 2u64)].into_iter().collect(),
+                        });
                     }
                     _ => {}
                 }
@@ -331,6 +349,10 @@ mod tests {
         );
         assert!(
             text.contains(r#"anycastd_ospf_dropped_packets_total{reason="bad-checksum"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"anycastd_ospf_anomalies_total{kind="adjacency-stalled"} 2"#),
             "{text}"
         );
         assert!(

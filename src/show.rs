@@ -251,6 +251,17 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
             for (reason, n) in dropped {
                 println!("{reason:<24} {n}");
             }
+            let anomalies = v
+                .get("anomalies")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if !anomalies.is_empty() {
+                println!("repaired:");
+            }
+            for (kind, n) in anomalies {
+                println!("{kind:<24} {n}");
+            }
         }
     }
     Ok(())

@@ -16,9 +16,10 @@ use crate::interface::{IsmState, OSPF_HEADER_LEN};
 use crate::lsa::{
     LsaHeader, LsaKey, LsaType, RawLsa, MAX_AGE, MAX_SEQUENCE_NUMBER, MIN_LS_ARRIVAL,
 };
-use crate::lsdb::{lsa_type_known, same_instance};
-use crate::neighbor::{NsmEvent, NsmState};
+use crate::lsdb::same_instance;
+use crate::neighbor::{NsmEvent, NsmState, STALL_RXMT_INTERVALS};
 use crate::packet::{LinkStateAck, LinkStateUpdate, PacketBody};
+use crate::validate::check_lsa;
 
 /// One entry of a link state retransmission list (RFC 2328 13.3, 13.6).
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +50,9 @@ impl Instance {
             return;
         };
         let area_id = iface.cfg.area;
+        let Some(types) = self.areas.get(&area_id).map(|a| a.types) else {
+            return;
+        };
         if self
             .nbr_state(iid, addr)
             .is_none_or(|s| s < NsmState::Exchange)
@@ -67,15 +71,19 @@ impl Instance {
             {
                 break;
             }
-            // 13 step 1: the LSA checksum.
-            if !raw.verify_checksum() {
-                self.count("bad-lsa-checksum");
-                continue;
-            }
             let hdr = *raw.header();
-            // 13 step 2: a type we do not know (or type 7 outside an NSSA).
-            if !lsa_type_known(hdr.lsa_type) {
-                self.count("bad-lsa-type");
+            // 13 steps 1-3 and the body against its type (`validate`). A
+            // bad LSA is dropped alone, unacknowledged, and the rest of the
+            // update is processed, as BIRD does: FRR drops the whole update
+            // for one bad LSA, which also loses the good ones a buggy
+            // neighbour packed with it, while a hostile one gains nothing
+            // either way. The LSA never enters the database, so we never
+            // describe or flood it to a router that would refuse it.
+            if let Err(e) = check_lsa(&raw, types) {
+                self.count(e.reason());
+                if let Some(n) = self.nbr_mut(iid, addr) {
+                    n.last_refusal = Some(format!("{} in a Link State Update: {e}", hdr.key()));
+                }
                 continue;
             }
             let key = hdr.key();
@@ -109,18 +117,32 @@ impl Instance {
                             continue;
                         }
                     }
+                    let own = self.is_self_originated(&key);
+                    // The database is bounded: a new LSA of someone else's
+                    // beyond max_lsa is refused.
+                    if db.is_none() && !own && self.lsa_count() >= self.config.max_lsa {
+                        self.refuse_over_max_lsa(now, iid, addr, hdr);
+                        if let Some(b) = batch {
+                            answered = Some(answered.map_or(b, |a| a.max(b)));
+                        }
+                        continue;
+                    }
                     // 5c, 5d: out of the retransmission lists, installed.
                     let scope = (hdr.lsa_type == LsaType::OPAQUE_LINK_LOCAL).then_some(iid);
                     self.install_lsa(now, area_id, raw, true, scope);
-                    // 5b: flood it on.
-                    let flooded_back = self.flood(now, area_id, key, Some((iid, addr)));
+                    // 5b: flood it on; but not a copy of our own LSA that
+                    // someone else sent (13.4): the instance that supersedes
+                    // or flushes it is flooded instead, as BIRD does, so a
+                    // forged copy goes no further than it was sent.
+                    let flooded_back = !own && self.flood(now, area_id, key, Some((iid, addr)));
                     // 5e: acknowledge (13.5 table 19).
                     if !flooded_back {
                         self.delayed_ack_unless_backup(now, iid, addr, hdr, false);
                     }
                     // 5f: our own LSA came back newer (13.4).
-                    if self.is_self_originated(&key) {
-                        self.self_lsa_received(now, area_id, key, &hdr);
+                    if own {
+                        let solicited = batch.is_some() || on_request_list;
+                        self.self_lsa_received(now, iid, addr, area_id, key, &hdr, solicited);
                     }
                     if let Some(b) = batch {
                         let still = self
@@ -188,11 +210,39 @@ impl Instance {
                 }
                 if let Some(r) = rxmt {
                     n.lsr_rxmt_due = Some(now + r);
+                    n.stall_due = Some(now + r * STALL_RXMT_INTERVALS);
                 }
                 self.send_ls_requests(now, iid, addr, again);
             }
         }
         self.check_loading_done(now, area_id);
+    }
+
+    /// A new LSA beyond [`crate::instance::Config::max_lsa`]: not stored,
+    /// counted, logged once per crossing of the limit. It is acknowledged
+    /// and taken off the request list, so the neighbour does not resend it
+    /// every RxmtInterval and the exchange completes: the adjacency, our
+    /// Router-LSA and the VIPs stay; this speaker does not route with the
+    /// LSAs it lacks.
+    fn refuse_over_max_lsa(&mut self, _now: Instant, iid: IfaceId, addr: Ipv4Addr, hdr: LsaHeader) {
+        self.max_lsa_refused(1);
+        if let Some(n) = self.nbr_mut(iid, addr) {
+            n.direct_acks.push(hdr);
+            n.ls_request.remove(&hdr.key());
+        }
+    }
+
+    /// Counts `n` LSAs refused for [`crate::instance::Config::max_lsa`],
+    /// and reports the limit once per crossing.
+    pub(crate) fn max_lsa_refused(&mut self, n: u64) {
+        self.count_n("max-lsa", n);
+        if !self.max_lsa_reached {
+            self.max_lsa_reached = true;
+            self.events
+                .push_back(crate::instance::Event::MaxLsaReached {
+                    limit: self.config.max_lsa,
+                });
+        }
     }
 
     /// 13.5: a delayed acknowledgement, except that in state Backup only

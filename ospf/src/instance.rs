@@ -42,15 +42,24 @@ pub struct Config {
     pub min_ls_interval: Duration,
     /// Stub-router mode (RFC 6987) for this long after start.
     pub stub_router_on_startup: Option<Duration>,
+    /// The most LSAs the database holds (FRR's `max-lsa`): beyond it, new
+    /// LSAs from others are refused, so that no neighbour can exhaust the
+    /// director's memory. Default 200,000.
+    pub max_lsa: usize,
 }
 
+/// The default of [`Config::max_lsa`].
+pub const DEFAULT_MAX_LSA: usize = 200_000;
+
 impl Default for Config {
-    /// Router ID 0.0.0.0 (set it!), 1 s pacing, no startup stub-router.
+    /// Router ID 0.0.0.0 (set it!), 1 s pacing, no startup stub-router,
+    /// at most 200,000 LSAs.
     fn default() -> Self {
         Config {
             router_id: Ipv4Addr::UNSPECIFIED,
             min_ls_interval: Duration::from_secs(1),
             stub_router_on_startup: None,
+            max_lsa: DEFAULT_MAX_LSA,
         }
     }
 }
@@ -121,6 +130,73 @@ pub enum Event {
         /// True for a flush (MaxAge).
         flushed: bool,
     },
+    /// A neighbour sent us an instance of an LSA that is ours (RFC 2328
+    /// 13.4) and that we did not send: another router uses our router ID,
+    /// someone injects, or (when `solicited`) a copy left by our previous
+    /// life came back in the database exchange. We supersede or flush it.
+    SelfLsaReceived {
+        /// The area.
+        area: Ipv4Addr,
+        /// The LSA.
+        key: LsaKey,
+        /// Its LS sequence number.
+        seq: i32,
+        /// Its LS age.
+        age: u16,
+        /// The router ID of the neighbour that sent it.
+        from: Ipv4Addr,
+        /// How it claims to be ours.
+        kind: SelfLsaKind,
+        /// It answered our own Link State Request (a database exchange),
+        /// rather than being flooded to us unasked.
+        solicited: bool,
+    },
+    /// An adjacency made no progress in ExStart, Exchange or Loading for
+    /// four RxmtIntervals and was restarted (back to ExStart).
+    AdjacencyStalled {
+        /// The interface.
+        iface: IfaceId,
+        /// Neighbour Router ID.
+        router_id: Ipv4Addr,
+        /// Neighbour address.
+        addr: Ipv4Addr,
+        /// The state it stalled in.
+        state: NsmState,
+        /// What we kept retransmitting and what the neighbour last sent.
+        reason: String,
+    },
+    /// The database reached [`Config::max_lsa`]: new LSAs from others are
+    /// refused until it shrinks below nine tenths of it.
+    MaxLsaReached {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// How a received LSA claims to be ours (RFC 2328 13.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SelfLsaKind {
+    /// A newer instance of an LSA we originate.
+    Newer,
+    /// An instance at MaxSequenceNumber: ours must wrap (12.1.6).
+    MaxSequence,
+    /// An instance at MaxAge: a flush of ours by someone else.
+    MaxAge,
+    /// Our router ID (or, for a Network-LSA, one of our addresses) on an
+    /// LSA we do not originate.
+    Unoriginated,
+}
+
+impl SelfLsaKind {
+    /// The anomaly counter of this kind.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SelfLsaKind::Newer => "self-lsa-newer",
+            SelfLsaKind::MaxSequence => "self-lsa-max-seq",
+            SelfLsaKind::MaxAge => "self-lsa-max-age",
+            SelfLsaKind::Unoriginated => "self-lsa-unoriginated",
+        }
+    }
 }
 
 /// A view of one interface (like `show ip ospf interface`).
@@ -208,6 +284,10 @@ pub struct Instance {
     transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     drops: BTreeMap<&'static str, u64>,
+    anomalies: BTreeMap<&'static str, u64>,
+    /// [`Event::MaxLsaReached`] was emitted and the database has not
+    /// shrunk well below the limit since.
+    pub(crate) max_lsa_reached: bool,
     pub(crate) shutdown: Option<Shutdown>,
 }
 
@@ -255,6 +335,8 @@ impl Instance {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             drops: BTreeMap::new(),
+            anomalies: BTreeMap::new(),
+            max_lsa_reached: false,
             shutdown: None,
         })
     }
@@ -324,7 +406,7 @@ impl Instance {
             let wait = due(iface.wait_due);
             let hello = due(iface.hello_due);
             let acks = due(iface.delayed_ack_due);
-            let nbrs: Vec<(Ipv4Addr, [bool; 5])> = iface
+            let nbrs: Vec<(Ipv4Addr, [bool; 6])> = iface
                 .neighbors
                 .values()
                 .map(|n| {
@@ -336,6 +418,7 @@ impl Instance {
                             due(n.lsr_rxmt_due),
                             due(n.rxmt_due),
                             due(n.last_sent_hold),
+                            due(n.stall_due),
                         ],
                     )
                 })
@@ -349,9 +432,13 @@ impl Instance {
             if acks {
                 self.send_delayed_acks(now, iid);
             }
-            for (addr, [dead, dd, lsr, rxmt, hold]) in nbrs {
+            for (addr, [dead, dd, lsr, rxmt, hold, stall]) in nbrs {
                 if dead {
                     self.nsm(now, iid, addr, NsmEvent::InactivityTimer);
+                    continue;
+                }
+                if stall {
+                    self.adjacency_stalled(now, iid, addr);
                     continue;
                 }
                 if dd {
@@ -422,6 +509,7 @@ impl Instance {
                 consider(n.lsr_rxmt_due);
                 consider(n.rxmt_due);
                 consider(n.last_sent_hold);
+                consider(n.stall_due);
             }
         }
         for area in self.areas.values() {
@@ -607,16 +695,38 @@ impl Instance {
     /// "unknown-neighbor", "bad-state", "own-packet", "not-dr",
     /// "wrong-subnet", "wrong-destination", "unknown-interface",
     /// "not-adjacent", "dd-sequence", "bad-ls-request", "bad-ls-update",
-    /// "bad-lsa-checksum", "bad-lsa-type", "min-ls-arrival", "shut-down".
+    /// "min-ls-arrival", "shut-down", "max-lsa", and for LSAs refused by
+    /// [`crate::validate`] the [`crate::validate::Invalid::reason`] names
+    /// ("bad-lsa-type", "bad-lsa-length", "bad-lsa-checksum", ...).
     /// Errors building our own packets count under "tx-…" names.
     pub fn drop_counters(&self) -> &BTreeMap<&'static str, u64> {
         &self.drops
+    }
+
+    /// Things a neighbour did that we repaired, by kind: the
+    /// [`SelfLsaKind::reason`] names for copies of our own LSAs sent to us
+    /// unasked, and "adjacency-stalled" for adjacencies restarted.
+    pub fn anomaly_counters(&self) -> &BTreeMap<&'static str, u64> {
+        &self.anomalies
+    }
+
+    /// LSAs in the database, every area.
+    pub fn lsa_count(&self) -> usize {
+        self.areas.values().map(|a| a.lsdb.len()).sum()
     }
 
     // ---- internals ---------------------------------------------------------
 
     pub(crate) fn count(&mut self, reason: &'static str) {
         *self.drops.entry(reason).or_insert(0) += 1;
+    }
+
+    pub(crate) fn count_n(&mut self, reason: &'static str, n: u64) {
+        *self.drops.entry(reason).or_insert(0) += n;
+    }
+
+    pub(crate) fn count_anomaly(&mut self, reason: &'static str) {
+        *self.anomalies.entry(reason).or_insert(0) += 1;
     }
 
     pub(crate) fn next_dd_seed(&mut self) -> u32 {
@@ -740,8 +850,12 @@ impl Instance {
             self.count("wrong-area");
             return;
         }
+        let kind = packet.body.name();
         if let PacketBody::Hello(hello) = packet.body {
             self.recv_hello(now, iid, src, packet.router_id, hello);
+            if let Some(n) = self.nbr_mut(iid, src) {
+                n.last_heard = Some((now, kind));
+            }
             return;
         }
         // Everything else comes from a known neighbour (8.2).
@@ -752,6 +866,9 @@ impl Instance {
         {
             self.count("unknown-neighbor");
             return;
+        }
+        if let Some(n) = self.nbr_mut(iid, src) {
+            n.last_heard = Some((now, kind));
         }
         match packet.body {
             PacketBody::DatabaseDescription(dd) => self.recv_dd(now, iid, src, dd),
@@ -779,6 +896,18 @@ impl Instance {
         // Removing a MaxAge copy may unblock a sequence-number wrap.
         self.run_origination(now);
         self.flush_output(now);
+        if self.max_lsa_reached {
+            // Stored and asked for: below nine tenths of the limit again.
+            let asked: usize = self
+                .ifaces
+                .values()
+                .flat_map(|i| i.neighbors.values())
+                .map(|n| n.ls_request.len())
+                .sum();
+            if self.lsa_count() + asked < self.config.max_lsa / 10 * 9 {
+                self.max_lsa_reached = false;
+            }
+        }
         self.check_shutdown(now);
     }
 

@@ -1,7 +1,8 @@
 //! OSPFv2 (RFC 2328) for anycastd: a sans-IO speaker that a director runs
 //! in-process to advertise its VIPs.
 //!
-//! - `packet`, `lsa`: the wire codec (nom to decode, bytes to encode).
+//! - `packet`, `lsa`: the wire codec (nom to decode, bytes to encode);
+//!   `validate`: what a received LSA must be before it is stored.
 //! - `auth`: null, simple, keyed MD5 and HMAC-SHA authentication.
 //! - `election`: DR/BDR election.
 //! - `linux` (feature `linux`): the thin tokio layer, raw socket and
@@ -22,3 +23,4 @@ mod lsdb;
 pub mod neighbor;
 mod origin;
 pub mod packet;
+pub mod validate;

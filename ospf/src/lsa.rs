@@ -627,24 +627,9 @@ impl Lsa {
                 body: self.body.variant_name(),
             });
         }
-        let len = LSA_HEADER_LEN + self.body.encoded_len();
-        let length = u16::try_from(len).map_err(|_| EncodeError::TooLong { what: "LSA", len })?;
-        let mut header = LsaHeader {
-            checksum: 0,
-            length,
-            ..self.header
-        };
-        let mut buf = BytesMut::with_capacity(len);
-        header.encode(&mut buf);
-        self.body.encode(&mut buf)?;
-        header.checksum = lsa_checksum(&buf);
-        if let Some(field) = buf.get_mut(CHECKSUM_OFFSET..LENGTH_OFFSET) {
-            field.copy_from_slice(&header.checksum.to_be_bytes());
-        }
-        Ok(RawLsa {
-            header,
-            bytes: buf.freeze(),
-        })
+        let mut body = BytesMut::with_capacity(self.body.encoded_len());
+        self.body.encode(&mut body)?;
+        RawLsa::build(self.header, &body)
     }
 }
 
@@ -686,6 +671,32 @@ impl RawLsa {
         }
         let bytes = buf.split_to(length);
         Ok(RawLsa { header, bytes })
+    }
+
+    /// An LSA with `header`'s fields and exactly `body` after it, whether
+    /// or not the body fits the type, with the length and a valid Fletcher
+    /// checksum filled in: what a broken or hostile router can send, for
+    /// tests, fuzzing and the lab's rogue node. Fails only for a body too
+    /// long for the length field.
+    pub fn build(header: LsaHeader, body: &[u8]) -> Result<RawLsa, EncodeError> {
+        let len = LSA_HEADER_LEN + body.len();
+        let length = u16::try_from(len).map_err(|_| EncodeError::TooLong { what: "LSA", len })?;
+        let mut header = LsaHeader {
+            checksum: 0,
+            length,
+            ..header
+        };
+        let mut buf = BytesMut::with_capacity(len);
+        header.encode(&mut buf);
+        buf.put_slice(body);
+        header.checksum = lsa_checksum(&buf);
+        if let Some(field) = buf.get_mut(CHECKSUM_OFFSET..LENGTH_OFFSET) {
+            field.copy_from_slice(&header.checksum.to_be_bytes());
+        }
+        Ok(RawLsa {
+            header,
+            bytes: buf.freeze(),
+        })
     }
 
     /// Pairs `bytes` with `header`, their decoding (the caller, which

@@ -42,17 +42,10 @@ use bytes::{BufMut, BytesMut};
 
 use crate::instance::IfaceId;
 use crate::lsa::{
-    LsaHeader, LsaKey, LsaType, Options, RawLsa, LSA_HEADER_LEN, LS_REFRESH_TIME, MAX_AGE,
-    MIN_LS_ARRIVAL,
+    LsaHeader, LsaKey, Options, RawLsa, LSA_HEADER_LEN, LS_REFRESH_TIME, MAX_AGE, MIN_LS_ARRIVAL,
 };
 use crate::origin::SelfOrig;
-
-/// LS types this speaker stores and floods in a normal (non-stub,
-/// non-NSSA) area. Type 7 only exists in NSSAs (RFC 3101), and we always
-/// set the E-bit, so a type 7 here is an error (RFC 2328 13 step 2).
-pub(crate) fn lsa_type_known(t: LsaType) -> bool {
-    matches!(t.0, 1..=5 | 9..=11)
-}
+use crate::validate::LsaTypes;
 
 /// True if two headers denote the same instance for the purposes of
 /// retransmission: same sequence number and checksum, and both or neither
@@ -314,6 +307,8 @@ pub(crate) struct Lsdb {
     deadlines: BTreeMap<i64, u32>,
     /// Entries at MaxAge, waiting to be removed (RFC 2328 14).
     pub(crate) max_age: BTreeSet<LsaKey>,
+    /// Number of entries.
+    len: usize,
 }
 
 impl Lsdb {
@@ -366,9 +361,8 @@ impl Lsdb {
     }
 
     /// Number of entries.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.chunks.iter().map(Vec::len).sum()
+        self.len
     }
 
     /// Notes that the entry for `key` was sent back to a neighbour holding
@@ -435,7 +429,10 @@ impl Lsdb {
                     *s = slot;
                 }
             }
-            Err(i) => self.insert_at(c, i, slot),
+            Err(i) => {
+                self.insert_at(c, i, slot);
+                self.len += 1;
+            }
         }
     }
 
@@ -507,6 +504,7 @@ impl Lsdb {
         };
         let old = ch.remove(i);
         let len = ch.len();
+        self.len -= 1;
         self.detach(&old);
         if len == 0 {
             self.chunks.remove(c);
@@ -572,6 +570,8 @@ impl Lsdb {
 pub(crate) struct Area {
     /// Area ID.
     pub(crate) id: Ipv4Addr,
+    /// The LS types the area takes (RFC 2328 13 steps 2-3).
+    pub(crate) types: LsaTypes,
     /// The link-state database.
     pub(crate) lsdb: Lsdb,
     /// Our own LSAs in this area, by key (RFC 2328 12.4).
@@ -590,6 +590,7 @@ impl Area {
     pub(crate) fn new(id: Ipv4Addr) -> Self {
         Area {
             id,
+            types: LsaTypes::NORMAL,
             lsdb: Lsdb::default(),
             self_orig: BTreeMap::new(),
             gate_open: false,
@@ -602,7 +603,7 @@ impl Area {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lsa::{Lsa, LsaBody, Options, RouterLink, RouterLinkType, RouterLsa};
+    use crate::lsa::{Lsa, LsaBody, LsaType, Options, RouterLink, RouterLinkType, RouterLsa};
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()

@@ -19,8 +19,8 @@ use crate::flood::RxmtEntry;
 use crate::instance::{Event, IfaceId, Instance};
 use crate::interface::{NetworkType, OSPF_HEADER_LEN};
 use crate::lsa::{LsaHeader, LsaKey, Options, RawLsa, LSA_HEADER_LEN};
-use crate::lsdb::lsa_type_known;
 use crate::packet::{DatabaseDescription, DdFlags, LinkStateRequest, LsRequest, PacketBody};
+use crate::validate::check_header;
 
 /// Link State Request packets' worth of entries kept outstanding.
 pub(crate) const LSR_WINDOW_PACKETS: usize = 16;
@@ -31,6 +31,10 @@ pub(crate) const DD_OPTIONS: Options = Options(Options::E.0 | Options::O.0);
 const LS_REQUEST_LEN: usize = 12;
 /// Fixed part of a Database Description body (RFC 2328 A.3.3).
 const DD_FIXED_LEN: usize = 8;
+/// An adjacency in ExStart, Exchange or Loading that makes no progress for
+/// this many RxmtIntervals is restarted: by then every packet of ours has
+/// been retransmitted three times.
+pub(crate) const STALL_RXMT_INTERVALS: u32 = 4;
 
 /// Neighbour states (RFC 2328 10.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -82,6 +86,9 @@ pub(crate) enum NsmEvent {
     OneWayReceived,
     KillNbr,
     InactivityTimer,
+    /// Not in RFC 2328: an adjacency that stopped making progress in
+    /// ExStart, Exchange or Loading starts over from ExStart.
+    Restart,
     // No lower layer reports neighbour loss to us; kept so the state
     // machine reads like 10.3.
     #[allow(dead_code)]
@@ -134,6 +141,15 @@ pub(crate) struct Neighbor {
     /// LSAs to send to this neighbour alone (answers to requests, newer
     /// copies sent back), not retransmitted.
     pub(crate) pending_lsu: Vec<RawLsa>,
+    /// While in ExStart, Exchange or Loading: when the adjacency counts as
+    /// stalled unless it makes progress (a state change, an accepted
+    /// Database Description, an answered request) before.
+    pub(crate) stall_due: Option<Instant>,
+    /// The last packet accepted from the neighbour: when, and its type.
+    pub(crate) last_heard: Option<(Instant, &'static str)>,
+    /// Why we last refused something the neighbour sent (for the log line
+    /// of a stalled adjacency).
+    pub(crate) last_refusal: Option<String>,
 }
 
 impl Neighbor {
@@ -170,6 +186,9 @@ impl Neighbor {
             rxmt_due: None,
             direct_acks: Vec::new(),
             pending_lsu: Vec::new(),
+            stall_due: None,
+            last_heard: None,
+            last_refusal: None,
         }
     }
 
@@ -244,6 +263,8 @@ fn transition(old: NsmState, ev: NsmEvent, adj_ok: bool, requests_empty: bool) -
         (S::ExStart | S::Exchange | S::Loading | S::Full, E::AdjOk) if !adj_ok => S::TwoWay,
         // 10.3 Exchange or greater/SeqNumberMismatch, BadLSReq: restart.
         (S::Exchange | S::Loading | S::Full, E::SeqNumberMismatch | E::BadLsReq) => S::ExStart,
+        // A stalled adjacency starts over (ExStart again too).
+        (S::ExStart | S::Exchange | S::Loading, E::Restart) => S::ExStart,
         // 10.3 2-Way or greater/1-WayReceived.
         (S::TwoWay | S::ExStart | S::Exchange | S::Loading | S::Full, E::OneWayReceived) => S::Init,
         // Everything else leaves the state alone (e.g. 2-WayReceived in
@@ -261,6 +282,7 @@ impl Instance {
         };
         let adj_ok = iface.adjacency_wanted(addr);
         let dead = iface.dead_interval();
+        let stall_after = iface.rxmt_interval() * STALL_RXMT_INTERVALS;
         let network = iface.cfg.network;
         let mtu = iface.cfg.mtu;
         let Some(nbr) = iface.neighbors.get_mut(&addr) else {
@@ -278,7 +300,8 @@ impl Instance {
         // Entering ExStart (10.3 2-Way/AdjOK?, SeqNumberMismatch, BadLSReq):
         // bump the DD sequence number, claim mastership, send empty DDs
         // with I, M and MS set every RxmtInterval until answered.
-        let exstart = new == NsmState::ExStart && old != NsmState::ExStart;
+        let exstart =
+            new == NsmState::ExStart && (old != NsmState::ExStart || ev == NsmEvent::Restart);
         if exstart {
             nbr.clear_adjacency();
             nbr.dd_seq = nbr.dd_seq.wrapping_add(1);
@@ -307,6 +330,15 @@ impl Instance {
         if new == NsmState::Full {
             nbr.requested.clear();
             nbr.lsr_rxmt_due = None;
+        }
+        // A new state is progress; outside the exchange nothing can stall.
+        if (NsmState::ExStart..=NsmState::Loading).contains(&new) {
+            if old != new || exstart {
+                nbr.stall_due = Some(now + stall_after);
+            }
+        } else {
+            nbr.stall_due = None;
+            nbr.last_refusal = None;
         }
         nbr.state = new;
         let router_id = nbr.router_id;
@@ -421,7 +453,15 @@ impl Instance {
         // we could not receive its full-size packets (unless told to
         // ignore the MTU). The neighbour stays in ExStart/Exchange.
         if !iface.cfg.mtu_ignore && dd.interface_mtu > iface.cfg.mtu {
+            let ours = iface.cfg.mtu;
             self.count("mtu-mismatch");
+            if let Some(n) = self.nbr_mut(iid, addr) {
+                n.last_refusal = Some(format!(
+                    "its Database Description announces MTU {}, above ours ({ours}): \
+                     fix the MTU or set mtu_ignore",
+                    dd.interface_mtu
+                ));
+            }
             return;
         }
         let Some(state) = iface.neighbors.get(&addr).map(|n| n.state) else {
@@ -535,17 +575,27 @@ impl Instance {
         let Some(iface) = self.ifaces.get_mut(&iid) else {
             return;
         };
+        let stall_after = iface.rxmt_interval() * STALL_RXMT_INTERVALS;
         let Some(area) = self.areas.get(&iface.cfg.area) else {
             return;
         };
+        let room = self
+            .config
+            .max_lsa
+            .saturating_sub(self.areas.values().map(|a| a.lsdb.len()).sum());
         let Some(nbr) = iface.neighbors.get_mut(&addr) else {
             return;
         };
         nbr.last_rcvd = Some(id);
-        let mut bad_type = false;
+        nbr.stall_due = Some(now + stall_after);
+        let mut refused = None;
+        let mut over_limit = 0u64;
         for h in &dd.lsa_headers {
-            if !lsa_type_known(h.lsa_type) {
-                bad_type = true;
+            // 10.6: an LS type we do not take is a SeqNumberMismatch; so is
+            // a header no router would accept (FRR drops the whole packet
+            // for one): listing it back would wedge our other adjacencies.
+            if let Err(e) = check_header(h, area.types) {
+                refused = Some((e, *h));
                 break;
             }
             let key = h.key();
@@ -559,13 +609,28 @@ impl Instance {
                     .get(&key)
                     .is_some_and(|old| old.compare_instance(h).is_ge());
                 if !keep_old {
+                    // The request list is bounded like the database: a
+                    // neighbour describing millions of LSAs gets no more
+                    // memory than max_lsa allows.
+                    if !nbr.ls_request.contains_key(&key) && nbr.ls_request.len() >= room {
+                        over_limit += 1;
+                        continue;
+                    }
                     nbr.ls_request.insert(key, *h);
                 }
             }
         }
-        if bad_type {
-            // 10.6: an unknown LS type is a SeqNumberMismatch.
-            self.count("bad-lsa-type");
+        if let Some((e, h)) = refused {
+            self.count(e.reason());
+            if let Some(n) = self.nbr_mut(iid, addr) {
+                n.last_refusal = Some(format!(
+                    "its Database Description listed {} (length {}, age {}, seq {:#010x}): {e}",
+                    h.key(),
+                    h.length,
+                    h.age,
+                    h.seq
+                ));
+            }
             self.nsm(now, iid, addr, NsmEvent::SeqNumberMismatch);
             return;
         }
@@ -591,6 +656,9 @@ impl Instance {
             if we_done && !their_more {
                 self.nsm(now, iid, addr, NsmEvent::ExchangeDone);
             }
+        }
+        if over_limit > 0 {
+            self.max_lsa_refused(over_limit);
         }
         // Ask for what we lack while the exchange goes on (10.9 allows it).
         if matches!(
@@ -726,6 +794,70 @@ impl Instance {
             }
         }
         nbr.pending_lsu.extend(answer);
+    }
+
+    /// A neighbour's stall timer fired: no progress in ExStart, Exchange or
+    /// Loading for four RxmtIntervals. Says why (what we keep
+    /// retransmitting, what it last sent, what we last refused of it), and
+    /// starts the adjacency over.
+    pub(crate) fn adjacency_stalled(&mut self, now: Instant, iid: IfaceId, addr: Ipv4Addr) {
+        let Some(iface) = self.ifaces.get(&iid) else {
+            return;
+        };
+        let stalled_for = iface.rxmt_interval() * STALL_RXMT_INTERVALS;
+        let Some(n) = iface.neighbors.get(&addr) else {
+            return;
+        };
+        let role = if n.master { "master" } else { "slave" };
+        let mut reason = match n.state {
+            NsmState::ExStart => format!(
+                "no answer to our Database Description (we claim master, DD sequence {:#x})",
+                n.dd_seq
+            ),
+            NsmState::Exchange => format!(
+                "the Database Description exchange stopped (we are {role}, DD sequence {:#x}, \
+                 {} headers of ours still to describe)",
+                n.dd_seq,
+                n.summary.len()
+            ),
+            NsmState::Loading => {
+                let first = n
+                    .requested
+                    .keys()
+                    .next()
+                    .or_else(|| n.ls_request.keys().next());
+                match first {
+                    Some(k) => format!(
+                        "{} LSAs still requested, unanswered (first: {k})",
+                        n.ls_request.len()
+                    ),
+                    None => "loading without a request outstanding".to_string(),
+                }
+            }
+            _ => return,
+        };
+        reason.push_str(&format!(" for {} s", stalled_for.as_secs()));
+        match n.last_heard {
+            Some((t, kind)) => reason.push_str(&format!(
+                "; last heard: {kind} {:.1} s ago",
+                now.saturating_duration_since(t).as_secs_f64()
+            )),
+            None => reason.push_str("; nothing heard from it"),
+        }
+        if let Some(r) = &n.last_refusal {
+            reason.push_str("; last refused: ");
+            reason.push_str(r);
+        }
+        let (router_id, state) = (n.router_id, n.state);
+        self.count_anomaly("adjacency-stalled");
+        self.events.push_back(Event::AdjacencyStalled {
+            iface: iid,
+            router_id,
+            addr,
+            state,
+            reason,
+        });
+        self.nsm(now, iid, addr, NsmEvent::Restart);
     }
 
     pub(crate) fn nbr_mut(&mut self, iid: IfaceId, addr: Ipv4Addr) -> Option<&mut Neighbor> {

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use crate::instance::{Event, Instance};
+use crate::instance::{Event, IfaceId, Instance, SelfLsaKind};
 use crate::interface::{IsmState, NetworkType};
 use crate::lsa::{
     Lsa, LsaBody, LsaHeader, LsaKey, LsaType, NetworkLsa, Options, RouterFlags, RouterLink,
@@ -91,29 +91,75 @@ impl Instance {
     }
 
     /// 13 step 5f: a newer instance of one of our LSAs was installed from
-    /// flooding. The next [`Instance::run_origination`] supersedes it with
-    /// a higher sequence number (or flushes it if we no longer originate
-    /// it), without waiting for pacing.
+    /// flooding (and not flooded on). The next [`Instance::run_origination`]
+    /// supersedes it with a higher sequence number, or flushes it if we do
+    /// not originate it, or (at MaxSequenceNumber) flushes it and starts
+    /// over from InitialSequenceNumber once the flush is acknowledged
+    /// (12.1.6), without waiting for pacing.
     ///
     /// Its sequence number is remembered: a MaxAge copy may leave our
     /// database before we originate, and starting again from our own last
     /// number would send instances the neighbour still holds as older, one
     /// MinLSInterval apart, until they pass its copy.
+    ///
+    /// A copy flooded to us unasked was installed by the neighbour that
+    /// sent it at most just before: our answer waits until MinLSArrival has
+    /// passed since it reached us, or that neighbour would discard it (13
+    /// step 5a) and hold the forged copy until our retransmission. A copy
+    /// we asked for in a database exchange (left by our previous life, most
+    /// likely) is answered at once, as before.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn self_lsa_received(
         &mut self,
         now: Instant,
+        _iid: IfaceId,
+        addr: Ipv4Addr,
         area_id: Ipv4Addr,
         key: LsaKey,
         received: &LsaHeader,
+        solicited: bool,
     ) {
-        if let Some(area) = self.areas.get_mut(&area_id) {
-            let so = area.self_orig.entry(key).or_default();
-            so.last_seq = Some(so.last_seq.map_or(received.seq, |s| s.max(received.seq)));
-            if received.is_max_age() {
-                so.min_arrival_until =
-                    now.checked_add(Duration::from_secs(u64::from(MIN_LS_ARRIVAL)));
+        let kind = if received.seq == MAX_SEQUENCE_NUMBER {
+            SelfLsaKind::MaxSequence
+        } else if received.is_max_age() {
+            SelfLsaKind::MaxAge
+        } else if self.desired(area_id, &key, now).is_none() {
+            SelfLsaKind::Unoriginated
+        } else {
+            SelfLsaKind::Newer
+        };
+        let from = self
+            .ifaces
+            .values()
+            .find_map(|i| i.neighbors.get(&addr))
+            .map_or(addr, |n| n.router_id);
+        let Some(area) = self.areas.get_mut(&area_id) else {
+            return;
+        };
+        let so = area.self_orig.entry(key).or_default();
+        so.last_seq = Some(so.last_seq.map_or(received.seq, |s| s.max(received.seq)));
+        let arrival = now.checked_add(min_ls_arrival_margin());
+        if !solicited {
+            // An earlier claim's deadline stands: repeated forgeries must not
+            // put our answer off for ever.
+            if so.min_arrival_until.is_none_or(|t| t <= now) {
+                so.min_arrival_until = arrival;
             }
+        } else if received.is_max_age() {
+            so.min_arrival_until = now.checked_add(Duration::from_secs(u64::from(MIN_LS_ARRIVAL)));
         }
+        if !solicited {
+            self.count_anomaly(kind.reason());
+        }
+        self.events.push_back(Event::SelfLsaReceived {
+            area: area_id,
+            key,
+            seq: received.seq,
+            age: received.age,
+            from,
+            kind,
+            solicited,
+        });
     }
 
     /// Our Router-LSA body for an area (RFC 2328 12.4.1).
@@ -180,7 +226,7 @@ impl Instance {
     }
 
     /// What we should advertise under `key` right now, `None` for nothing.
-    fn desired(&self, area_id: Ipv4Addr, key: &LsaKey, now: Instant) -> Option<LsaBody> {
+    pub(crate) fn desired(&self, area_id: Ipv4Addr, key: &LsaKey, now: Instant) -> Option<LsaBody> {
         let rid = self.config.router_id;
         if self.shutdown.is_some() || key.advertising_router != rid {
             return None;
@@ -414,6 +460,13 @@ impl Instance {
                     so.retry_at = Some(t);
                     return;
                 }
+                // A copy of someone else's flooded to us moments ago: the
+                // neighbour that sent it would discard our flush within its
+                // MinLSArrival (see `self_lsa_received`).
+                if let Some(t) = so.min_arrival_until.filter(|t| *t > now) {
+                    so.retry_at = Some(t);
+                    return;
+                }
                 so.last_seq = Some(so.last_seq.map_or(h.seq, |s| s.max(h.seq)));
                 self.flush(now, area_id, key);
             }
@@ -465,6 +518,13 @@ impl Instance {
         consider(self.stub_router_until);
         t
     }
+}
+
+/// MinLSArrival and a margin for timer and clock granularity at the
+/// neighbour: how long after a copy of ours reached us unasked our answer
+/// waits.
+fn min_ls_arrival_margin() -> Duration {
+    Duration::from_secs(u64::from(MIN_LS_ARRIVAL)) + Duration::from_millis(100)
 }
 
 /// 2020-01-01T00:00:00Z: first sequence numbers count seconds from here.

@@ -260,6 +260,19 @@ pub enum PacketBody {
     LinkStateAck(LinkStateAck),
 }
 
+impl PacketBody {
+    /// The packet type's name, as operators read it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PacketBody::Hello(_) => "Hello",
+            PacketBody::DatabaseDescription(_) => "Database Description",
+            PacketBody::LinkStateRequest(_) => "Link State Request",
+            PacketBody::LinkStateUpdate(_) => "Link State Update",
+            PacketBody::LinkStateAck(_) => "Link State Acknowledgment",
+        }
+    }
+}
+
 /// Hello packet (RFC 2328 A.3.2).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Hello {

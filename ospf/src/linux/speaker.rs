@@ -13,7 +13,7 @@ use super::{links, malformed, LinkInfo, OspfSocket, ALL_D_ROUTERS, ALL_SPF_ROUTE
 use crate::auth::AuthConfig;
 use crate::instance::{
     Config, Event, IfaceId, Instance, InterfaceConfig, InterfaceInfo, IsmState, NeighborInfo,
-    NetworkType,
+    NetworkType, SelfLsaKind,
 };
 use crate::lsa::{LsaHeader, LsaKey, RawLsa};
 
@@ -41,6 +41,17 @@ pub struct SpeakerConfig {
     pub interfaces: Vec<SpeakerInterface>,
     /// VIPs advertised from the start: (area, address, cost).
     pub vips: Vec<(Ipv4Addr, Ipv4Addr, u16)>,
+}
+
+/// The speaker's counters ([`Command::Counters`]).
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Received packets and LSAs dropped, by reason
+    /// ([`Instance::drop_counters`]).
+    pub dropped: BTreeMap<&'static str, u64>,
+    /// What neighbours did that we repaired, by kind
+    /// ([`Instance::anomaly_counters`]).
+    pub anomalies: BTreeMap<&'static str, u64>,
 }
 
 /// LSA headers per chunk of a streamed database ([`Command::Database`]).
@@ -78,7 +89,7 @@ pub enum Command {
         key: LsaKey,
         reply: oneshot::Sender<Option<RawLsa>>,
     },
-    Counters(oneshot::Sender<BTreeMap<&'static str, u64>>),
+    Counters(oneshot::Sender<Counters>),
     /// Flush what we originated, then stop; answered when done.
     Shutdown(oneshot::Sender<()>),
 }
@@ -209,6 +220,45 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
                         if flushed { "LSA flushed" } else { "LSA originated" }
                     );
                 }
+                Event::SelfLsaReceived {
+                    area,
+                    key,
+                    seq,
+                    age,
+                    from,
+                    kind,
+                    solicited,
+                } => {
+                    let what = match kind {
+                        SelfLsaKind::Newer => "a newer instance of our",
+                        SelfLsaKind::MaxSequence => "our (at MaxSequenceNumber, to be wrapped)",
+                        SelfLsaKind::MaxAge => "a flush (MaxAge) of our",
+                        SelfLsaKind::Unoriginated => "an LSA we do not originate, as our",
+                    };
+                    let seq = format_args!("{:#010x}", seq);
+                    if solicited {
+                        tracing::info!(%area, lsa = %key, %seq, age, neighbor = %from,
+                            "received {what} LSA in the database exchange (from before this start?): superseding it");
+                    } else {
+                        tracing::warn!(%area, lsa = %key, %seq, age, neighbor = %from,
+                            "received {what} LSA: another router uses our router ID, or someone injects; superseding it");
+                    }
+                }
+                Event::AdjacencyStalled {
+                    router_id,
+                    addr,
+                    state,
+                    reason,
+                    ..
+                } => {
+                    tracing::warn!(neighbor = %router_id, %addr, %state, "adjacency stalled, restarting it: {reason}");
+                }
+                Event::MaxLsaReached { limit } => {
+                    tracing::warn!(
+                        limit,
+                        "the OSPF database reached max_lsa: new LSAs from neighbours are refused"
+                    );
+                }
             }
         }
         if shutting_down && inst.is_shut_down() {
@@ -295,7 +345,10 @@ fn answer(inst: &mut Instance, now: Instant, cmd: Command) {
             let _ = reply.send(inst.lsa(now, area, key));
         }
         Command::Counters(r) => {
-            let _ = r.send(inst.drop_counters().clone());
+            let _ = r.send(Counters {
+                dropped: inst.drop_counters().clone(),
+                anomalies: inst.anomaly_counters().clone(),
+            });
         }
         Command::Shutdown(_) => {}
     }
