@@ -9,7 +9,9 @@ cargo test --workspace --no-fail-fast
 # Every decoder's fuzz target, briefly (cargo-fuzz needs nightly features;
 # RUSTC_BOOTSTRAP enables them on the stable toolchain).
 command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz
-for target in packet_decode lsa_decode auth_verify; do
+# instance_script is the stateful one: a hostile host's packets against a
+# director and its router, Full with each other (ospf::fuzzing).
+for target in packet_decode lsa_decode auth_verify instance_script; do
   (cd ospf && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time=15 -print_final_stats=0 2>&1 | tail -1)
 done
 # The root package's decoders (fuzz/: each target compiles its sans-IO
@@ -18,4 +20,4 @@ root_targets=(ipvs_decode vrrp_decode)
 for target in "${root_targets[@]}"; do
   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" -- -max_total_time=15 -print_final_stats=0 2>&1 | tail -1
 done
-echo "fuzz: $((3 + ${#root_targets[@]})) passed, 0 failed"
+echo "fuzz: $((4 + ${#root_targets[@]})) passed, 0 failed"

@@ -266,7 +266,7 @@ pub(crate) struct Shutdown {
 
 /// An OSPFv2 router: interfaces, neighbours, per-area databases and the
 /// LSAs it originates.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Instance {
     pub(crate) config: Config,
     pub(crate) start: Instant,

@@ -172,7 +172,7 @@ pub(crate) enum IsmEvent {
 }
 
 /// Runtime state of one interface (RFC 2328 9).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Interface {
     pub(crate) id: IfaceId,
     pub(crate) cfg: InterfaceConfig,

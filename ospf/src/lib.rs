@@ -5,6 +5,7 @@
 //!   `validate`: what a received LSA must be before it is stored.
 //! - `auth`: null, simple, keyed MD5 and HMAC-SHA authentication.
 //! - `election`: DR/BDR election.
+//! - `fuzzing` (feature `fuzzing`): the stateful fuzzing harness.
 //! - `linux` (feature `linux`): the thin tokio layer, raw socket and
 //!   rtnetlink interface discovery.
 //! - `instance`: the sans-IO speaker ([`instance::Instance`]), built from
@@ -14,6 +15,8 @@
 pub mod auth;
 pub mod election;
 mod flood;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod instance;
 pub mod interface;
 #[cfg(feature = "linux")]

@@ -287,7 +287,7 @@ impl LsaEntry<'_> {
 /// order) starts a new chunk rather than splitting, so a database loaded
 /// in order fills its chunks; elsewhere a full chunk splits in halves.
 /// A chunk emptied below a quarter merges into a neighbour with room.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Lsdb {
     /// Sorted, never empty, each of capacity [`CHUNK`].
     chunks: Vec<Vec<Slot>>,
@@ -566,7 +566,7 @@ impl Lsdb {
 
 /// An OSPF area as this speaker sees it: its database and the state of
 /// the LSAs we originate into it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Area {
     /// Area ID.
     pub(crate) id: Ipv4Addr,

@@ -33,7 +33,8 @@ const LS_REQUEST_LEN: usize = 12;
 const DD_FIXED_LEN: usize = 8;
 /// An adjacency in ExStart, Exchange or Loading that makes no progress for
 /// this many RxmtIntervals is restarted: by then every packet of ours has
-/// been retransmitted three times.
+/// been retransmitted three times. (ExStart allows a RouterDeadInterval
+/// more: the neighbour's Wait timer.)
 pub(crate) const STALL_RXMT_INTERVALS: u32 = 4;
 
 /// Neighbour states (RFC 2328 10.1).
@@ -96,7 +97,7 @@ pub(crate) enum NsmEvent {
 }
 
 /// The neighbour data structure (RFC 2328 10).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Neighbor {
     pub(crate) router_id: Ipv4Addr,
     pub(crate) addr: Ipv4Addr,
@@ -332,8 +333,13 @@ impl Instance {
             nbr.lsr_rxmt_due = None;
         }
         // A new state is progress; outside the exchange nothing can stall.
+        // In ExStart the neighbour may first sit out its Wait timer (its
+        // RouterDeadInterval, RFC 2328 9.4) before it elects a DR and
+        // answers us.
         if (NsmState::ExStart..=NsmState::Loading).contains(&new) {
-            if old != new || exstart {
+            if exstart {
+                nbr.stall_due = Some(now + dead + stall_after);
+            } else if old != new {
                 nbr.stall_due = Some(now + stall_after);
             }
         } else {
@@ -804,10 +810,13 @@ impl Instance {
         let Some(iface) = self.ifaces.get(&iid) else {
             return;
         };
-        let stalled_for = iface.rxmt_interval() * STALL_RXMT_INTERVALS;
+        let mut stalled_for = iface.rxmt_interval() * STALL_RXMT_INTERVALS;
         let Some(n) = iface.neighbors.get(&addr) else {
             return;
         };
+        if n.state == NsmState::ExStart {
+            stalled_for += iface.dead_interval();
+        }
         let role = if n.master { "master" } else { "slave" };
         let mut reason = match n.state {
             NsmState::ExStart => format!(
@@ -843,6 +852,14 @@ impl Instance {
                 now.saturating_duration_since(t).as_secs_f64()
             )),
             None => reason.push_str("; nothing heard from it"),
+        }
+        let repeating = n
+            .last_heard
+            .is_some_and(|(_, k)| k == "Database Description");
+        if n.state == NsmState::Exchange && !n.master && repeating {
+            reason.push_str(
+                " (it keeps repeating its Database Description: our answers do not reach it)",
+            );
         }
         if let Some(r) = &n.last_refusal {
             reason.push_str("; last refused: ");

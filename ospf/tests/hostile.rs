@@ -611,7 +611,7 @@ fn stalled_exchange_and_loading_are_restarted_with_a_reason() {
             matches!(state, NsmState::ExStart | NsmState::Exchange),
             "{state}"
         );
-        assert!(reason.contains("last heard: Hello"), "{reason}");
+        assert!(reason.contains("last heard: "), "{reason}");
         eprintln!("stalled in {state}: {reason}");
     }
     let counted: u64 = [a, b]
