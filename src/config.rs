@@ -850,6 +850,11 @@ cost = 5
             10,
             "unknown variant `md4`",
         );
+        fails(
+            &GOOD.replace("[ospf]\n", "[ospf]\nmax_lsa = 10\n"),
+            6,
+            "max_lsa must be at least 100",
+        );
     }
 
     const SERVICES: &str = r#"
@@ -990,6 +995,7 @@ port = 8443
         let c = Config::load(Path::new(path)).expect("contrib/anycastd.toml");
         assert_eq!(c.services.len(), 2);
         assert_eq!(c.services[1].servers.len(), 3);
+        assert_eq!(c.speaker.instance.max_lsa, 200_000);
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/lvs-pair.toml");
         let c = Config::load(Path::new(path)).expect("contrib/lvs-pair.toml");
         assert_eq!(c.services[0].vrrp.as_deref(), Some("VI_1"));
