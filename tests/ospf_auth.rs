@@ -170,6 +170,50 @@ fn mtu_mismatch_stalls_and_mtu_ignore_fixes_it() {
     );
 }
 
+#[test]
+fn check_config_warns_about_unauthenticated_lans_and_key_gaps_and_exits_0() {
+    let dir = Scratch::new("check-config-warnings");
+    std::fs::create_dir_all(&dir.0).expect("dir");
+    let file = dir.0.join("anycastd.toml");
+    std::fs::write(
+        &file,
+        "router_id = \"198.18.0.11\"\n[ospf]\n\
+         [[ospf.interface]]\nname = \"eth0\"\n\
+         [[ospf.interface]]\nname = \"eth1\"\nnetwork = \"point-to-point\"\n\
+         [[ospf.interface]]\nname = \"eth2\"\n\
+         auth = { type = \"md5\", keys = [\n\
+         { key_id = 1, key = \"a\", send_until = 2099-01-01T00:00:00Z },\n\
+         { key_id = 2, key = \"b\", send_from = 2099-01-02T00:00:00Z } ] }\n\
+         [[vip]]\naddress = \"192.0.2.1\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .expect("run check-config");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stderr}");
+    assert!(out.status.success(), "exit {}: {stderr}", out.status);
+    assert!(stdout.contains("ospf interface eth0"), "{stdout}");
+    let f = file.display();
+    let lan = format!("{f}:3:1: warning: ospf interface eth0 is on a broadcast network without authentication: any host on that LAN can send OSPF packets with any source address");
+    assert!(stderr.contains(&lan), "{stderr}");
+    assert!(
+        !stderr.contains("interface eth1"),
+        "no warning for a point-to-point link: {stderr}"
+    );
+    let gap = format!("{f}:10:8: warning: ospf interface eth2: no key may send from 2099-01-01T00:00:00Z until 2099-01-02T00:00:00Z; meanwhile key_id 1 keeps signing");
+    assert!(stderr.contains(&gap), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    // The plan shows the keys' windows, never their secrets.
+    assert!(
+        stdout.contains("key 1 keyed-md5 send ..2099-01-01T00:00:00Z accept always; key 2 keyed-md5 send 2099-01-02T00:00:00Z.. accept always"),
+        "{stdout}"
+    );
+}
+
 // ----- key rollover under load ------------------------------------------
 
 /// A capture directory of this process, removed when dropped.
