@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ospf::auth::{Algorithm, AuthConfig, Key};
+use ospf::auth::{Algorithm, AuthConfig, Key, Window};
 use ospf::instance::{Config as InstanceConfig, NetworkType};
 use ospf::linux::speaker::{SpeakerConfig, SpeakerInterface};
 use serde::Deserialize;
@@ -230,18 +230,120 @@ struct InterfaceFile {
     cost: Option<u16>,
     #[serde(default)]
     mtu_ignore: bool,
-    auth: Option<AuthFile>,
+    auth: Option<Spanned<AuthFile>>,
 }
 
+/// `auth = { type = "simple", key = "..." }`, one cryptographic key
+/// `{ type = "md5", key_id = 1, key = "..." }`, or several for a rollover:
+/// `{ type = "md5", keys = [ { key_id, key, send_from, send_until,
+/// accept_from, accept_until, algorithm }, ... ] }` (also written as
+/// `[[ospf.interface.auth.keys]]` tables).
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-enum AuthFile {
-    Simple { key: String },
-    Md5 { key_id: u8, key: String },
-    HmacSha1 { key_id: u8, key: String },
-    HmacSha256 { key_id: u8, key: String },
-    HmacSha384 { key_id: u8, key: String },
-    HmacSha512 { key_id: u8, key: String },
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    #[serde(rename = "type")]
+    kind: AuthKind,
+    key_id: Option<u8>,
+    key: Option<String>,
+    #[serde(default)]
+    keys: Vec<Spanned<KeyFile>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum AuthKind {
+    Simple,
+    Md5,
+    HmacSha1,
+    HmacSha256,
+    HmacSha384,
+    HmacSha512,
+}
+
+impl AuthKind {
+    fn algorithm(self) -> Option<Algorithm> {
+        match self {
+            AuthKind::Simple => None,
+            AuthKind::Md5 => Some(Algorithm::KeyedMd5),
+            AuthKind::HmacSha1 => Some(Algorithm::HmacSha1),
+            AuthKind::HmacSha256 => Some(Algorithm::HmacSha256),
+            AuthKind::HmacSha384 => Some(Algorithm::HmacSha384),
+            AuthKind::HmacSha512 => Some(Algorithm::HmacSha512),
+        }
+    }
+}
+
+/// One key of a rollover. Times are UTC instants: TOML offset date-times
+/// (`2026-12-05T10:00:00Z`) or RFC 3339 strings; a window includes its
+/// start and ends just before its end (RFC 2328 D.3's KeyStartGenerate /
+/// KeyStopGenerate and KeyStartAccept / KeyStopAccept).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    key_id: Spanned<u8>,
+    key: String,
+    /// This key's algorithm, when not the table's `type`.
+    algorithm: Option<Spanned<AuthKind>>,
+    send_from: Option<Spanned<WallTime>>,
+    send_until: Option<Spanned<WallTime>>,
+    accept_from: Option<Spanned<WallTime>>,
+    accept_until: Option<Spanned<WallTime>>,
+}
+
+/// A wall-clock instant of the config file, in Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WallTime(u64);
+
+impl<'de> Deserialize<'de> for WallTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let datetime = match toml::Value::deserialize(d)? {
+            toml::Value::Datetime(dt) => dt,
+            toml::Value::String(s) => s.parse().map_err(|_| {
+                D::Error::custom(format!(
+                    "`{s}` is not an RFC 3339 date-time like 2026-12-05T10:00:00Z"
+                ))
+            })?,
+            other => {
+                return Err(D::Error::custom(format!(
+                    "expected a date-time like 2026-12-05T10:00:00Z, found {}",
+                    other.type_str()
+                )))
+            }
+        };
+        unix_secs_of(&datetime)
+            .map(WallTime)
+            .map_err(D::Error::custom)
+    }
+}
+
+/// Unix seconds of a TOML date-time that names an instant: date, time and
+/// UTC offset (a local date-time would depend on the machine's zone).
+fn unix_secs_of(dt: &toml::value::Datetime) -> Result<u64, String> {
+    let (Some(date), Some(time), Some(offset)) = (dt.date, dt.time, dt.offset) else {
+        return Err(format!(
+            "{dt}: give a date, a time and a UTC offset, e.g. 2026-12-05T10:00:00Z"
+        ));
+    };
+    let utc = ospf::auth::unix_secs_from_utc(
+        i64::from(date.year),
+        date.month,
+        date.day,
+        time.hour,
+        time.minute,
+        time.second.unwrap_or(0),
+    )
+    .ok_or_else(|| format!("{dt} is not a valid date and time from 1970 on"))?;
+    let offset_secs = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i64::from(minutes) * 60,
+    };
+    // Local time = UTC + offset, so UTC = local - offset.
+    i64::try_from(utc)
+        .ok()
+        .and_then(|u| u.checked_sub(offset_secs))
+        .and_then(|u| u64::try_from(u).ok())
+        .ok_or_else(|| format!("{dt} is before 1970"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,6 +364,18 @@ pub struct Config {
     pub services: Vec<Service>,
     /// VRRP instances; a reload leaves them as they run.
     pub vrrp: Vec<crate::vrrp_run::Instance>,
+    /// Valid but risky settings, found when the file was read (key
+    /// windows are judged from that moment on).
+    pub warnings: Vec<Warning>,
+}
+
+/// A setting that works but is probably not what the operator wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The OSPF interface concerned.
+    pub interface: String,
+    /// `file:line:column: warning: ...`.
+    pub message: String,
 }
 
 /// A validated service.
@@ -337,20 +451,37 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse_with(&path.display().to_string(), &text, Some(base))
+        Config::parse_with(&path.display().to_string(), &text, Some(base), unix_now())
     }
 
     /// Parses one file; `include` is not followed.
     #[cfg(test)]
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-        Config::parse_with(file, text, None)
+        Config::parse_with(file, text, None, unix_now())
     }
 
-    fn parse_with(file: &str, text: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+    /// [`Config::parse`] with key windows judged at `now` (Unix seconds).
+    #[cfg(test)]
+    pub fn parse_at(file: &str, text: &str, now: u64) -> Result<Config, ConfigError> {
+        Config::parse_with(file, text, None, now)
+    }
+
+    fn parse_with(
+        file: &str,
+        text: &str,
+        base: Option<&Path>,
+        now: u64,
+    ) -> Result<Config, ConfigError> {
         let err = |span: Range<usize>, message: String| invalid(file, text, span, message);
         let raw: ConfigFile = toml::from_str(text)
             .map_err(|e| err(e.span().unwrap_or(0..0), e.message().to_string()))?;
@@ -368,6 +499,7 @@ impl Config {
             ));
         }
         let mut interfaces = Vec::new();
+        let mut warnings = Vec::new();
         for spanned in &raw.ospf.interface {
             let i = spanned.get_ref();
             let span = spanned.span();
@@ -402,34 +534,28 @@ impl Config {
             };
             let auth = match &i.auth {
                 None => AuthConfig::Null,
-                Some(AuthFile::Simple { key }) => AuthConfig::simple(key)
-                    .map_err(|e| err(span.clone(), format!("{}: {e}", i.name)))?,
-                Some(a) => {
-                    let (alg, id, key) = match a {
-                        AuthFile::Md5 { key_id, key } => (Algorithm::KeyedMd5, key_id, key),
-                        AuthFile::HmacSha1 { key_id, key } => (Algorithm::HmacSha1, key_id, key),
-                        AuthFile::HmacSha256 { key_id, key } => {
-                            (Algorithm::HmacSha256, key_id, key)
-                        }
-                        AuthFile::HmacSha384 { key_id, key } => {
-                            (Algorithm::HmacSha384, key_id, key)
-                        }
-                        AuthFile::HmacSha512 { key_id, key } => {
-                            (Algorithm::HmacSha512, key_id, key)
-                        }
-                        AuthFile::Simple { .. } => unreachable!("handled above"),
-                    };
-                    AuthConfig::cryptographic(
-                        vec![Key::new(*id, alg, key.as_bytes().to_vec())],
-                        false,
-                    )
-                    .map_err(|e| err(span.clone(), format!("{}: {e}", i.name)))?
-                }
+                Some(a) => auth_config(&i.name, a, &err)?,
             };
+            let network = i.network.unwrap_or(NetworkFile::Broadcast);
+            let auth_span = i.auth.as_ref().map_or(span.clone(), Spanned::span);
+            warnings.extend(auth_warnings(&i.name, network, &auth, now).into_iter().map(
+                |message| {
+                    let at = if matches!(auth, AuthConfig::Null) {
+                        span.clone()
+                    } else {
+                        auth_span.clone()
+                    };
+                    let (line, column) = line_col(text, at.start);
+                    Warning {
+                        interface: i.name.clone(),
+                        message: format!("{file}:{line}:{column}: {message}"),
+                    }
+                },
+            ));
             interfaces.push(SpeakerInterface {
                 name: i.name.clone(),
                 area: i.area.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                network: match i.network.unwrap_or(NetworkFile::Broadcast) {
+                network: match network {
                     NetworkFile::Broadcast => NetworkType::Broadcast,
                     NetworkFile::PointToPoint => NetworkType::PointToPoint,
                 },
@@ -564,8 +690,158 @@ impl Config {
             },
             services,
             vrrp,
+            warnings,
         })
     }
+}
+
+/// The authentication of interface `iface` from its `auth` table.
+fn auth_config(
+    iface: &str,
+    spanned: &Spanned<AuthFile>,
+    err: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<AuthConfig, ConfigError> {
+    let a = spanned.get_ref();
+    let span = spanned.span();
+    let fail = |at: Range<usize>, m: &str| err(at, format!("{iface}: auth: {m}"));
+    let Some(algorithm) = a.kind.algorithm() else {
+        if a.key_id.is_some() || !a.keys.is_empty() {
+            return Err(fail(
+                span,
+                "a simple password is one key, without key_id or keys",
+            ));
+        }
+        let key = a
+            .key
+            .as_deref()
+            .ok_or_else(|| fail(span.clone(), "type = \"simple\" needs key"))?;
+        return AuthConfig::simple(key).map_err(|e| fail(span, &e.to_string()));
+    };
+    let keys = match (a.key_id, &a.key, a.keys.is_empty()) {
+        (Some(id), Some(key), true) => vec![Key::new(id, algorithm, key.as_bytes().to_vec())],
+        (None, None, false) => {
+            let mut keys: Vec<Key> = Vec::new();
+            for k in &a.keys {
+                keys.push(rollover_key(k.get_ref(), algorithm, &keys, &fail)?);
+            }
+            keys
+        }
+        (_, _, false) => {
+            return Err(fail(
+                span,
+                "give key_id and key (one key) or keys (a rollover), not both",
+            ))
+        }
+        _ => {
+            return Err(fail(
+                span,
+                "needs key_id and key (one key) or keys (a rollover)",
+            ))
+        }
+    };
+    AuthConfig::cryptographic(keys, false).map_err(|e| fail(span, &e.to_string()))
+}
+
+/// One key of a `keys` list; `earlier` are the keys before it.
+fn rollover_key(
+    k: &KeyFile,
+    default: Algorithm,
+    earlier: &[Key],
+    fail: &dyn Fn(Range<usize>, &str) -> ConfigError,
+) -> Result<Key, ConfigError> {
+    let id = *k.key_id.get_ref();
+    if earlier.iter().any(|e| e.id == id) {
+        return Err(fail(
+            k.key_id.span(),
+            &format!("key_id {id} is listed twice"),
+        ));
+    }
+    let algorithm = match &k.algorithm {
+        None => default,
+        Some(a) => a.get_ref().algorithm().ok_or_else(|| {
+            fail(
+                a.span(),
+                "algorithm: md5, hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512",
+            )
+        })?,
+    };
+    let window = |from: &Option<Spanned<WallTime>>,
+                  until: &Option<Spanned<WallTime>>,
+                  what: &str|
+     -> Result<Window, ConfigError> {
+        let w = Window::new(
+            from.as_ref().map(|f| f.get_ref().0),
+            until.as_ref().map(|u| u.get_ref().0),
+        );
+        match until {
+            Some(u) if w.is_empty() => Err(fail(
+                u.span(),
+                &format!("key_id {id}: {what}_until must be later than {what}_from"),
+            )),
+            _ => Ok(w),
+        }
+    };
+    Ok(Key::new(id, algorithm, k.key.as_bytes().to_vec())
+        .with_send_window(window(&k.send_from, &k.send_until, "send")?)
+        .with_accept_window(window(&k.accept_from, &k.accept_until, "accept")?))
+}
+
+/// What check-config and the daemon's start warn about an interface's
+/// authentication (each message without its `file:line:column: `).
+fn auth_warnings(iface: &str, network: NetworkFile, auth: &AuthConfig, now: u64) -> Vec<String> {
+    let lan = matches!(network, NetworkFile::Broadcast);
+    let mut out = Vec::new();
+    match auth {
+        AuthConfig::Null if lan => out.push(format!(
+            "warning: ospf interface {iface} is on a broadcast network without authentication: \
+             any host on that LAN can send OSPF packets with any source address and inject \
+             routes; give it MD5 or HMAC-SHA keys (auth = {{ type = \"hmac-sha256\", \
+             key_id = 1, key = \"...\" }})"
+        )),
+        AuthConfig::Simple(_) if lan => out.push(format!(
+            "warning: ospf interface {iface} is on a broadcast network with a simple password, \
+             which every packet carries in clear: any host on that LAN can read it and inject \
+             routes; use MD5 or HMAC-SHA keys"
+        )),
+        AuthConfig::Cryptographic { keys, .. } => {
+            for (from, until) in auth.send_gaps(now) {
+                let start = if from == now {
+                    "now".to_string()
+                } else {
+                    ospf::auth::format_utc(from)
+                };
+                let end = until.map_or_else(
+                    || "on".to_string(),
+                    |u| format!("until {}", ospf::auth::format_utc(u)),
+                );
+                let meanwhile = match auth.send_key(from) {
+                    Some(k) => format!(
+                        "key_id {} keeps signing, its send window ended last (RFC 2328 D.3)",
+                        k.id
+                    ),
+                    None => "no packet is sent".to_string(),
+                };
+                out.push(format!(
+                    "warning: ospf interface {iface}: no key may send from {start} {end}; \
+                     meanwhile {meanwhile}"
+                ));
+            }
+            for k in keys.iter().filter(|k| k.send && k.accept) {
+                let (s, a) = (k.send_window, k.accept_window);
+                let starts_early = a.from.is_some_and(|af| s.from.is_none_or(|sf| sf < af));
+                let ends_late = a.until.is_some_and(|au| s.until.is_none_or(|su| su > au));
+                if starts_early || ends_late {
+                    out.push(format!(
+                        "warning: ospf interface {iface}: key_id {} may be sent outside its \
+                         accept window, where neighbours with the same keys drop its packets",
+                        k.id
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 fn check_unique(
@@ -855,6 +1131,180 @@ cost = 5
             6,
             "max_lsa must be at least 100",
         );
+    }
+
+    /// 2026-12-05T10:00:00Z.
+    const T10: u64 = 1_796_464_800;
+
+    const ROLLOVER: &str = r#"
+router_id = "198.18.0.11"
+
+[ospf]
+[[ospf.interface]]
+name = "eth0"
+auth = { type = "md5", keys = [
+  { key_id = 1, key = "old", send_until = 2026-12-05T10:00:00Z, accept_until = 2026-12-05T10:05:00Z },
+  { key_id = 2, key = "new", send_from = "2026-12-05T11:00:00+01:00", algorithm = "hmac-sha256" },
+] }
+"#;
+
+    fn keys_of(c: &Config) -> Vec<Key> {
+        match &c.speaker.interfaces[0].auth {
+            AuthConfig::Cryptographic { keys, .. } => keys.clone(),
+            other => panic!("not cryptographic: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn key_rollover_lists_keys_with_windows() {
+        let c = Config::parse_at("a.toml", ROLLOVER, T10 - 3600).expect("valid");
+        let keys = keys_of(&c);
+        assert_eq!(keys.len(), 2);
+        assert_eq!((keys[0].id, keys[0].algorithm), (1, Algorithm::KeyedMd5));
+        assert_eq!(keys[0].secret, b"old");
+        assert_eq!(keys[0].send_window, Window::new(None, Some(T10)));
+        assert_eq!(keys[0].accept_window, Window::new(None, Some(T10 + 300)));
+        // An RFC 3339 string with an offset names the same instant.
+        assert_eq!((keys[1].id, keys[1].algorithm), (2, Algorithm::HmacSha256));
+        assert_eq!(keys[1].send_window, Window::new(Some(T10), None));
+        assert_eq!(keys[1].accept_window, Window::ALWAYS);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        // The same as [[ospf.interface.auth.keys]] tables.
+        let tables = r#"
+router_id = "198.18.0.11"
+[ospf]
+[[ospf.interface]]
+name = "eth0"
+[ospf.interface.auth]
+type = "md5"
+[[ospf.interface.auth.keys]]
+key_id = 1
+key = "old"
+send_until = 2026-12-05T10:00:00Z
+accept_until = 2026-12-05T10:05:00Z
+[[ospf.interface.auth.keys]]
+key_id = 2
+key = "new"
+algorithm = "hmac-sha256"
+send_from = 2026-12-05T10:00:00Z
+"#;
+        let t = Config::parse_at("a.toml", tables, T10 - 3600).expect("valid");
+        assert_eq!(keys_of(&t), keys);
+    }
+
+    #[test]
+    fn key_rollover_errors_name_the_line() {
+        fails(
+            &ROLLOVER.replace("key_id = 2", "key_id = 1"),
+            9,
+            "eth0: auth: key_id 1 is listed twice",
+        );
+        fails(
+            &ROLLOVER.replace(
+                "accept_until = 2026-12-05T10:05:00Z",
+                "accept_from = 2026-12-05T10:05:00Z, accept_until = 2026-12-05T09:05:00Z",
+            ),
+            8,
+            "key_id 1: accept_until must be later than accept_from",
+        );
+        fails(
+            &ROLLOVER.replace(
+                "send_until = 2026-12-05T10:00:00Z",
+                "send_until = 2026-12-05T10:00:00",
+            ),
+            8,
+            "give a date, a time and a UTC offset",
+        );
+        fails(
+            &ROLLOVER.replace("\"2026-12-05T11:00:00+01:00\"", "\"tomorrow\""),
+            9,
+            "`tomorrow` is not an RFC 3339 date-time",
+        );
+        fails(
+            &ROLLOVER.replace(
+                "send_until = 2026-12-05T10:00:00Z",
+                "send_until = 1969-12-05T10:00:00Z",
+            ),
+            8,
+            "from 1970 on",
+        );
+        fails(
+            &ROLLOVER.replace("algorithm = \"hmac-sha256\"", "algorithm = \"simple\""),
+            9,
+            "algorithm: md5, hmac-sha1",
+        );
+        fails(
+            &ROLLOVER.replace(
+                "type = \"md5\",",
+                "type = \"md5\", key_id = 3, key = \"k\",",
+            ),
+            7,
+            "not both",
+        );
+        fails(
+            &GOOD.replace("key_id = 7, key = \"k\"", "key = \"k\""),
+            10,
+            "needs key_id and key (one key) or keys",
+        );
+        fails(
+            &GOOD.replace("\"md5\", key_id = 7", "\"simple\", key_id = 7"),
+            10,
+            "a simple password is one key",
+        );
+    }
+
+    #[test]
+    fn warns_about_unauthenticated_lans_and_send_gaps() {
+        let bare = GOOD.replace("auth = { type = \"md5\", key_id = 7, key = \"k\" }\n", "");
+        let c = Config::parse("a.toml", &bare).expect("valid");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        let w = &c.warnings[0];
+        assert_eq!(w.interface, "eth0");
+        assert!(w.message.starts_with("a.toml:6:1: warning: ospf interface eth0 is on a broadcast network without authentication"), "{}", w.message);
+        assert!(w.message.contains("any source address"), "{}", w.message);
+        // Not on point-to-point links, nor with keys.
+        let p2p = bare.replace("hello = 1", "network = \"point-to-point\"\nhello = 1");
+        assert!(Config::parse("a.toml", &p2p)
+            .expect("valid")
+            .warnings
+            .is_empty());
+        assert!(Config::parse("a.toml", GOOD)
+            .expect("valid")
+            .warnings
+            .is_empty());
+        // A simple password on a LAN is read by anyone there.
+        let simple = GOOD.replace("\"md5\", key_id = 7", "\"simple\"");
+        let c = Config::parse("a.toml", &simple).expect("valid");
+        assert!(
+            c.warnings[0].message.contains("in clear"),
+            "{:?}",
+            c.warnings
+        );
+
+        // Key 2 starts an hour after key 1 stops sending: a gap.
+        let gap = ROLLOVER.replace("+01:00", "+00:00");
+        let c = Config::parse_at("a.toml", &gap, T10 - 60).expect("valid");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].message.starts_with("a.toml:7:8: warning: ospf interface eth0: no key may send from 2026-12-05T10:00:00Z until 2026-12-05T11:00:00Z"),
+            "{}",
+            c.warnings[0].message
+        );
+        // Judged from now on: once past, no warning.
+        assert!(Config::parse_at("a.toml", &gap, T10 + 3600)
+            .expect("valid")
+            .warnings
+            .is_empty());
+        // Sent after it stops being accepted.
+        let late = ROLLOVER.replace(
+            "accept_until = 2026-12-05T10:05:00Z",
+            "accept_until = 2026-12-05T09:55:00Z, accept_from = 2026-12-05T09:00:00Z",
+        );
+        let c = Config::parse_at("a.toml", &late, T10 - 7200).expect("valid");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0]
+            .message
+            .contains("key_id 1 may be sent outside its accept window"));
     }
 
     const SERVICES: &str = r#"

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ospf::linux::speaker::{self, Command};
+use ospf::auth::AuthConfig;
+use ospf::linux::speaker::{self, Command, SpeakerInterface};
 use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
@@ -60,12 +61,11 @@ pub fn check_config(path: &Path) -> Result<()> {
             i.dead_interval,
             i.priority,
             i.cost,
-            match i.auth.au_type() {
-                0 => "none",
-                1 => "simple",
-                _ => "cryptographic",
-            }
+            auth_summary(&i.auth)
         );
+    }
+    for w in &c.warnings {
+        eprintln!("{}", w.message);
     }
     for (area, vip, cost) in &s.vips {
         println!("vip {vip}/32 area {area} cost {cost} (static)");
@@ -119,8 +119,45 @@ pub fn check_config(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How check-config shows an interface's authentication: the type and,
+/// for keys, each Key ID with its algorithm and windows (never secrets).
+fn auth_summary(auth: &ospf::auth::AuthConfig) -> String {
+    use ospf::auth::{format_utc, AuthConfig, Window};
+    let window = |w: Window| match (w.from, w.until) {
+        (None, None) => "always".to_string(),
+        (f, u) => format!(
+            "{}..{}",
+            f.map(format_utc).unwrap_or_default(),
+            u.map(format_utc).unwrap_or_default()
+        ),
+    };
+    match auth {
+        AuthConfig::Null => "none".into(),
+        AuthConfig::Simple(_) => "simple".into(),
+        AuthConfig::Cryptographic { keys, .. } => {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "key {} {} send {} accept {}",
+                        k.id,
+                        k.algorithm.name(),
+                        window(k.send_window),
+                        window(k.accept_window)
+                    )
+                })
+                .collect();
+            format!("cryptographic ({})", keys.join("; "))
+        }
+    }
+}
+
 pub fn run(path: &Path) -> Result<()> {
     let cfg = Config::load(path)?;
+    // Once, at start: a reload does not repeat them.
+    for w in &cfg.warnings {
+        tracing::warn!("{}", w.message);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -702,11 +739,29 @@ impl Manager {
             }
         };
         let mut notes = Vec::new();
+        // Keys are applied in place; any other OSPF change needs a restart.
+        let keys_applied = self.apply_keys(&new).await;
         let (old_s, new_s) = (&self.config.speaker, &new.speaker);
-        if format!("{:?}{:?}", old_s.instance, old_s.interfaces)
-            != format!("{:?}{:?}", new_s.instance, new_s.interfaces)
+        let without_auth = |list: &[SpeakerInterface]| -> String {
+            let list: Vec<SpeakerInterface> = list
+                .iter()
+                .map(|i| SpeakerInterface {
+                    auth: AuthConfig::Null,
+                    ..i.clone()
+                })
+                .collect();
+            format!("{list:?}")
+        };
+        if format!("{:?}", old_s.instance) != format!("{:?}", new_s.instance)
+            || without_auth(&old_s.interfaces) != without_auth(&new_s.interfaces)
         {
             notes.push("OSPF instance/interface changes need a restart: not applied".to_string());
+        }
+        if !keys_applied.is_empty() {
+            notes.push(format!(
+                "OSPF keys applied on {} (adjacencies kept)",
+                keys_applied.join(", ")
+            ));
         }
         if new.control_socket != self.config.control_socket
             || new.metrics_listen != self.config.metrics_listen
@@ -748,9 +803,10 @@ impl Manager {
         let changed = self.running.len() - kept;
         let removed = before.len() - kept;
         let mut config = new;
-        // What was not applied stays as it runs.
+        // What was not applied stays as it runs (keys were, above).
         config.speaker.instance = self.config.speaker.instance.clone();
         config.speaker.interfaces = self.config.speaker.interfaces.clone();
+        config.warnings = self.config.warnings.clone();
         config.control_socket = self.config.control_socket.clone();
         config.metrics_listen = self.config.metrics_listen;
         self.config = config;
@@ -766,8 +822,46 @@ impl Manager {
             "services_stopped": removed,
             "vrrp_started": started,
             "vrrp_stopped": stopped,
+            "ospf_keys_applied": keys_applied,
             "notes": notes,
         }))
+    }
+
+    /// Hands the speaker the new authentication of every interface whose
+    /// keys changed (neighbours and adjacencies stay), and records it as
+    /// running. Returns the interfaces done.
+    async fn apply_keys(&mut self, new: &Config) -> Vec<String> {
+        let mut applied = Vec::new();
+        for i in &new.speaker.interfaces {
+            let Some(pos) = self
+                .config
+                .speaker
+                .interfaces
+                .iter()
+                .position(|o| o.name == i.name && o.auth != i.auth)
+            else {
+                continue;
+            };
+            let (reply, answer) = oneshot::channel();
+            let cmd = Command::SetAuth {
+                interface: i.name.clone(),
+                auth: i.auth.clone(),
+                reply,
+            };
+            if self.speaker.send(cmd).await.is_err() || answer.await != Ok(true) {
+                tracing::error!(interface = %i.name, "OSPF keys not applied: the speaker did not take them");
+                continue;
+            }
+            tracing::info!(interface = %i.name, "reload: OSPF keys applied, adjacencies kept");
+            for w in new.warnings.iter().filter(|w| w.interface == i.name) {
+                tracing::warn!("{}", w.message);
+            }
+            if let Some(running) = self.config.speaker.interfaces.get_mut(pos) {
+                running.auth = i.auth.clone();
+            }
+            applied.push(i.name.clone());
+        }
+        applied
     }
 
     fn stop_checks(&mut self) {

@@ -1,9 +1,10 @@
 //! `anycastd run` under a systemd-like supervisor, in a network namespace
 //! of the test's own: READY=1 once the OSPF speaker has its interface (the
 //! control socket answers with it), the start-up code pages given back
-//! (logged), WATCHDOG=1 at half the watchdog interval, and on SIGTERM
-//! STOPPING=1, a clean exit and the control socket removed. Needs root (it
-//! fails saying so).
+//! (logged), the warning about its unauthenticated LAN interface logged
+//! once (not again on SIGHUP), WATCHDOG=1 at half the watchdog interval,
+//! and on SIGTERM STOPPING=1, a clean exit and the control socket removed.
+//! Needs root (it fails saying so).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -153,6 +154,25 @@ fn ready_watchdog_and_stopping_are_notified() {
         logs()
     );
     println!("READY after the speaker's start; {released} KiB of start-up program pages released");
+
+    // eth0 is a broadcast network without authentication: warned about
+    // once, at start, with the config's file:line:column; a reload (SIGHUP)
+    // does not repeat it.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    let reloaded = lab::wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
+        logs().contains("configuration reloaded").then_some(())
+    });
+    assert!(
+        reloaded.is_some(),
+        "no reload logged after SIGHUP; log:\n{}",
+        logs()
+    );
+    let warning = format!(
+        "{}:4:1: warning: ospf interface eth0 is on a broadcast network without authentication",
+        config.display()
+    );
+    let warnings = logs().lines().filter(|l| l.contains(&warning)).count();
+    assert_eq!(warnings, 1, "want the warning once; log:\n{}", logs());
 
     // WATCHDOG=1 every 200 ms (half of WATCHDOG_USEC).
     let pings = receive(&notify, Duration::from_secs(3), |g| {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::netns;
-use crate::topology::{NetworkType, Node, OspfAuth, Service, Topology};
+use crate::topology::{NetworkType, Node, OspfAuth, OspfKey, Service, Topology};
 use crate::{LsaId, OspfNeighbor};
 
 #[derive(Debug, Clone)]
@@ -72,19 +72,12 @@ impl Anycastd {
                 Some(OspfAuth::Simple { key }) => {
                     let _ = writeln!(c, "auth = {{ type = \"simple\", key = {} }}", quote(key));
                 }
-                Some(OspfAuth::Md5 { key_id, key }) => {
-                    let _ = writeln!(
-                        c,
-                        "auth = {{ type = \"md5\", key_id = {key_id}, key = {} }}",
-                        quote(key)
-                    );
-                }
-                Some(OspfAuth::HmacSha256 { key_id, key }) => {
-                    let _ = writeln!(
-                        c,
-                        "auth = {{ type = \"hmac-sha256\", key_id = {key_id}, key = {} }}",
-                        quote(key)
-                    );
+                Some(a @ (OspfAuth::Md5 { keys } | OspfAuth::HmacSha256 { keys })) => {
+                    let kind = match a {
+                        OspfAuth::Md5 { .. } => "md5",
+                        _ => "hmac-sha256",
+                    };
+                    c.push_str(&auth_keys(kind, keys));
                 }
             }
         }
@@ -447,6 +440,37 @@ pub fn parse_neighbors(v: &Value) -> io::Result<Vec<OspfNeighbor>> {
             })
         })
         .collect()
+}
+
+/// An `auth` line of anycastd's config: the single-key form for one key
+/// without windows, else a `keys` list with TOML date-times (UTC).
+fn auth_keys(kind: &str, keys: &[OspfKey]) -> String {
+    if let [k] = keys {
+        if !k.has_windows() {
+            return format!(
+                "auth = {{ type = \"{kind}\", key_id = {}, key = {} }}\n",
+                k.key_id,
+                quote(&k.key)
+            );
+        }
+    }
+    let mut out = format!("auth = {{ type = \"{kind}\", keys = [\n");
+    for k in keys {
+        let _ = write!(out, "  {{ key_id = {}, key = {}", k.key_id, quote(&k.key));
+        for (name, t) in [
+            ("send_from", k.send_from),
+            ("send_until", k.send_until),
+            ("accept_from", k.accept_from),
+            ("accept_until", k.accept_until),
+        ] {
+            if let Some(t) = t {
+                let _ = write!(out, ", {name} = {}", ospf::auth::format_utc(t));
+            }
+        }
+        out.push_str(" },\n");
+    }
+    out.push_str("] }\n");
+    out
 }
 
 #[cfg(test)]

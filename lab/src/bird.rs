@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::netns;
 use crate::topology::{
-    fast_hellos_supported, Implementation, NetworkType, Node, OspfAuth, Role, Topology,
+    fast_hellos_supported, Implementation, NetworkType, Node, OspfAuth, OspfKey, Role, Topology,
     EXTERNAL_ROUTE_RANGE,
 };
 use crate::{LsaId, OspfNeighbor};
@@ -22,6 +22,30 @@ pub struct Bird {
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A BIRD 2.0 `password` block: BIRD sends with the valid key whose
+/// `generate from` is the latest and accepts a Key ID while its `accept`
+/// window holds. BIRD 2.0.12 reads times as "yyyy-mm-dd hh:mm:ss" in local
+/// time; the lab runs it with TZ=UTC and writes UTC.
+fn password(k: &OspfKey, algorithm: &str) -> String {
+    let mut p = format!("password {} {{ id {};", quote(&k.key), k.key_id);
+    for (what, t) in [
+        ("generate from", k.send_from),
+        ("generate to", k.send_until),
+        ("accept from", k.accept_from),
+        ("accept to", k.accept_until),
+    ] {
+        if let Some(t) = t {
+            let (y, mo, d, h, mi, s) = ospf::auth::utc_from_unix_secs(t);
+            let _ = write!(
+                p,
+                " {what} \"{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}\";"
+            );
+        }
+    }
+    let _ = write!(p, " algorithm {algorithm}; }};");
+    p
 }
 
 impl Bird {
@@ -109,19 +133,15 @@ impl Bird {
                         let _ =
                             writeln!(c, "      authentication simple; password {};", quote(key));
                     }
-                    Some(OspfAuth::Md5 { key_id, key }) => {
-                        let _ = writeln!(
-                            c,
-                            "      authentication cryptographic; password {} {{ id {key_id}; algorithm keyed md5; }};",
-                            quote(key)
-                        );
-                    }
-                    Some(OspfAuth::HmacSha256 { key_id, key }) => {
-                        let _ = writeln!(
-                            c,
-                            "      authentication cryptographic; password {} {{ id {key_id}; algorithm hmac sha256; }};",
-                            quote(key)
-                        );
+                    Some(a @ (OspfAuth::Md5 { keys } | OspfAuth::HmacSha256 { keys })) => {
+                        let algorithm = match a {
+                            OspfAuth::Md5 { .. } => "keyed md5",
+                            _ => "hmac sha256",
+                        };
+                        let _ = writeln!(c, "      authentication cryptographic;");
+                        for k in keys {
+                            let _ = writeln!(c, "      {}", password(k, algorithm));
+                        }
                     }
                 }
                 let _ = writeln!(c, "    }};");
@@ -155,6 +175,8 @@ impl Bird {
         let conf = self.dir.join("bird.conf");
         std::fs::write(&conf, self.config(topo, node))?;
         let out = netns::command(ns, BIRD)?
+            // Key windows are written in UTC (see `password`).
+            .env("TZ", "UTC")
             .arg("-c")
             .arg(&conf)
             .arg("-s")
@@ -173,6 +195,18 @@ impl Bird {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )));
+        }
+        Ok(())
+    }
+
+    /// Writes the config generated from `topo` (say with new keys) over
+    /// the running one and has BIRD load it (`birdc configure`); BIRD
+    /// applies changed OSPF passwords without restarting adjacencies.
+    pub fn configure(&self, topo: &Topology, node: &Node) -> io::Result<()> {
+        std::fs::write(self.dir.join("bird.conf"), self.config(topo, node))?;
+        let out = self.birdc("configure")?;
+        if !out.contains("Reconfigured") && !out.contains("Reconfiguration in progress") {
+            return Err(io::Error::other(format!("birdc configure: {}", out.trim())));
         }
         Ok(())
     }

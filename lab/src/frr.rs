@@ -64,9 +64,16 @@ impl Frr {
                     let _ = writeln!(c, " ip ospf authentication");
                     let _ = writeln!(c, " ip ospf authentication-key {key}");
                 }
-                Some(OspfAuth::Md5 { key_id, key }) => {
+                Some(OspfAuth::Md5 { keys }) => {
+                    // FRR 8.4's ospfd signs with the key configured last
+                    // and accepts that Key ID only (see
+                    // `set_message_digest_key`); the topology checks that
+                    // FRR keys have no windows.
                     let _ = writeln!(c, " ip ospf authentication message-digest");
-                    let _ = writeln!(c, " ip ospf message-digest-key {key_id} md5 {key}");
+                    for k in keys {
+                        let _ =
+                            writeln!(c, " ip ospf message-digest-key {} md5 {}", k.key_id, k.key);
+                    }
                 }
                 // FRR 8.4 has no RFC 5709 support; the lab rejects this
                 // combination before generating a config.
@@ -185,6 +192,55 @@ impl Frr {
 
     pub fn neighbors(&self) -> io::Result<Vec<OspfNeighbor>> {
         parse_neighbors(&self.vtysh("ospfd", "show ip ospf neighbor json")?)
+    }
+
+    /// Runs configuration commands in ospfd (`configure terminal`, then
+    /// each line in order), as an operator would with vtysh.
+    pub fn configure(&self, lines: &[String]) -> io::Result<String> {
+        let mut cmd = Command::new(VTYSH);
+        cmd.arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-d", "ospfd", "-c", "configure terminal"]);
+        for l in lines {
+            cmd.arg("-c").arg(l);
+        }
+        let out = cmd.output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // vtysh reports a refused line on its output, not always in its
+        // exit status.
+        if !out.status.success() || text.contains('%') {
+            return Err(io::Error::other(format!(
+                "vtysh configure {lines:?}: {}",
+                text.trim()
+            )));
+        }
+        Ok(text)
+    }
+
+    /// Adds (with `Some(key)`) or removes an MD5 key of `ifname` at run
+    /// time. FRR 8.4's ospfd signs with the key added last and, unlike
+    /// RFC 2328 D.3, accepts only that Key ID (its receive check compares
+    /// the packet's Key ID with the last key of the list; seen in the lab:
+    /// with keys 7 then 4 configured it sends 4 and drops a neighbour's
+    /// key-7 packets as "MD5 auth failed"). Adding a key is therefore a
+    /// switch on FRR's side: its neighbours must accept the new key
+    /// beforehand and send with it within RouterDeadInterval.
+    pub fn set_message_digest_key(
+        &self,
+        ifname: &str,
+        key_id: u8,
+        key: Option<&str>,
+    ) -> io::Result<()> {
+        let line = match key {
+            Some(k) => format!("ip ospf message-digest-key {key_id} md5 {k}"),
+            None => format!("no ip ospf message-digest-key {key_id}"),
+        };
+        self.configure(&[format!("interface {ifname}"), line])
+            .map(|_| ())
     }
 
     /// Every LSA of `show ip ospf database json`.

@@ -98,15 +98,193 @@ impl fmt::Display for Implementation {
     }
 }
 
+/// An interface's OSPF authentication: `{ type = "simple", key }`, one key
+/// `{ type = "md5" | "hmac-sha256", key_id, key }`, or several for a key
+/// rollover `{ type = ..., keys = [ { key_id, key, send_from, send_until,
+/// accept_from, accept_until }, ... ] }` with times as TOML offset
+/// date-times or RFC 3339 strings (anycastd and BIRD take the windows;
+/// FRR 8.4's ospfd keys have none).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(try_from = "OspfAuthFile")]
 pub enum OspfAuth {
     /// RFC 2328 D.3 simple password (at most 8 bytes).
     Simple { key: String },
-    /// RFC 2328 D.3 keyed MD5.
-    Md5 { key_id: u8, key: String },
-    /// RFC 5709 HMAC-SHA-256 (BIRD only; FRR 8.4 lacks it).
-    HmacSha256 { key_id: u8, key: String },
+    /// RFC 2328 D.3 keyed MD5, one key or more, oldest first.
+    Md5 { keys: Vec<OspfKey> },
+    /// RFC 5709 HMAC-SHA-256 (BIRD and anycastd; FRR 8.4 lacks it).
+    HmacSha256 { keys: Vec<OspfKey> },
+}
+
+impl OspfAuth {
+    /// The cryptographic keys (none for a simple password).
+    pub fn keys(&self) -> &[OspfKey] {
+        match self {
+            OspfAuth::Simple { .. } => &[],
+            OspfAuth::Md5 { keys } | OspfAuth::HmacSha256 { keys } => keys,
+        }
+    }
+}
+
+/// One cryptographic key, with optional send and accept windows in Unix
+/// seconds (`from` included, `until` excluded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OspfKey {
+    pub key_id: u8,
+    pub key: String,
+    pub send_from: Option<u64>,
+    pub send_until: Option<u64>,
+    pub accept_from: Option<u64>,
+    pub accept_until: Option<u64>,
+}
+
+impl OspfKey {
+    /// A key valid for sending and accepting at all times.
+    pub fn new(key_id: u8, key: &str) -> OspfKey {
+        OspfKey {
+            key_id,
+            key: key.to_string(),
+            send_from: None,
+            send_until: None,
+            accept_from: None,
+            accept_until: None,
+        }
+    }
+
+    /// Whether any window is set.
+    pub fn has_windows(&self) -> bool {
+        self.send_from.is_some()
+            || self.send_until.is_some()
+            || self.accept_from.is_some()
+            || self.accept_until.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum AuthKind {
+    Simple,
+    Md5,
+    HmacSha256,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OspfAuthFile {
+    #[serde(rename = "type")]
+    kind: AuthKind,
+    key_id: Option<u8>,
+    key: Option<String>,
+    keys: Option<Vec<OspfKeyFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OspfKeyFile {
+    key_id: u8,
+    key: String,
+    send_from: Option<LabTime>,
+    send_until: Option<LabTime>,
+    accept_from: Option<LabTime>,
+    accept_until: Option<LabTime>,
+}
+
+/// A UTC instant of a topology file, in Unix seconds: a TOML offset
+/// date-time or an RFC 3339 string.
+#[derive(Debug, Clone, Copy)]
+struct LabTime(u64);
+
+impl<'de> Deserialize<'de> for LabTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let dt: toml::value::Datetime = match toml::Value::deserialize(d)? {
+            toml::Value::Datetime(dt) => dt,
+            toml::Value::String(s) => s
+                .parse()
+                .map_err(|_| D::Error::custom(format!("`{s}` is not an RFC 3339 date-time")))?,
+            other => {
+                return Err(D::Error::custom(format!(
+                    "expected a date-time like 2026-12-05T10:00:00Z, found {}",
+                    other.type_str()
+                )))
+            }
+        };
+        let (Some(date), Some(time), Some(offset)) = (dt.date, dt.time, dt.offset) else {
+            return Err(D::Error::custom(format!(
+                "{dt}: give a date, a time and a UTC offset (Z)"
+            )));
+        };
+        let utc = ospf::auth::unix_secs_from_utc(
+            i64::from(date.year),
+            date.month,
+            date.day,
+            time.hour,
+            time.minute,
+            time.second.unwrap_or(0),
+        )
+        .ok_or_else(|| D::Error::custom(format!("{dt} is not a valid time from 1970 on")))?;
+        let offset = match offset {
+            toml::value::Offset::Z => 0,
+            toml::value::Offset::Custom { minutes } => i64::from(minutes) * 60,
+        };
+        i64::try_from(utc)
+            .ok()
+            .and_then(|u| u.checked_sub(offset))
+            .and_then(|u| u64::try_from(u).ok())
+            .map(LabTime)
+            .ok_or_else(|| D::Error::custom(format!("{dt} is before 1970")))
+    }
+}
+
+impl TryFrom<OspfAuthFile> for OspfAuth {
+    type Error = String;
+
+    fn try_from(a: OspfAuthFile) -> Result<Self, String> {
+        if let AuthKind::Simple = a.kind {
+            return match (a.key, a.key_id, a.keys) {
+                (Some(key), None, None) => Ok(OspfAuth::Simple { key }),
+                _ => Err("a simple password is one key, without key_id or keys".into()),
+            };
+        }
+        let keys = match (a.key_id, a.key, a.keys) {
+            (Some(id), Some(key), None) => vec![OspfKey::new(id, &key)],
+            (None, None, Some(list)) if !list.is_empty() => {
+                let mut keys: Vec<OspfKey> = Vec::new();
+                for k in list {
+                    if keys.iter().any(|o| o.key_id == k.key_id) {
+                        return Err(format!("key_id {} is listed twice", k.key_id));
+                    }
+                    let key = OspfKey {
+                        key_id: k.key_id,
+                        key: k.key,
+                        send_from: k.send_from.map(|t| t.0),
+                        send_until: k.send_until.map(|t| t.0),
+                        accept_from: k.accept_from.map(|t| t.0),
+                        accept_until: k.accept_until.map(|t| t.0),
+                    };
+                    for (from, until, what) in [
+                        (key.send_from, key.send_until, "send"),
+                        (key.accept_from, key.accept_until, "accept"),
+                    ] {
+                        if let (Some(f), Some(u)) = (from, until) {
+                            if f >= u {
+                                return Err(format!(
+                                    "key_id {}: {what}_until must be later than {what}_from",
+                                    key.key_id
+                                ));
+                            }
+                        }
+                    }
+                    keys.push(key);
+                }
+                keys
+            }
+            _ => return Err("give key_id and key (one key) or a non-empty keys list".into()),
+        };
+        Ok(match a.kind {
+            AuthKind::Md5 => OspfAuth::Md5 { keys },
+            _ => OspfAuth::HmacSha256 { keys },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -315,11 +493,35 @@ pub struct DrainSettings {
 
 /// `ospf = false` on an endpoint keeps OSPF off that interface; a table
 /// overrides the node's OSPF settings there.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum EndpointOspfFile {
     Enabled(bool),
     Params(OspfParams),
+}
+
+// By hand rather than `untagged`, so that an error inside the table (an
+// unknown field, a bad key) keeps its own message.
+impl<'de> Deserialize<'de> for EndpointOspfFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = EndpointOspfFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or a table of OSPF settings")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(EndpointOspfFile::Enabled(b))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                OspfParams::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(EndpointOspfFile::Params)
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -1061,6 +1263,18 @@ impl Validator {
                     ));
                 }
             }
+            let windows = o
+                .auth
+                .as_ref()
+                .is_some_and(|a| a.keys().iter().any(OspfKey::has_windows));
+            if windows && implementation == Some(Implementation::Frr) {
+                return Err((
+                    e.node.span(),
+                    format!(
+                        "{node}: FRR 8.4's ospfd keys have no send or accept windows; change its keys at run time (lab::frr::Frr::set_message_digest_key)"
+                    ),
+                ));
+            }
         }
         if let Some(gw) = &e.gateway {
             if !addr.contains(*gw.get_ref()) || *gw.get_ref() == addr.ip() {
@@ -1171,6 +1385,127 @@ members = [
         );
         assert_eq!(t.vips(), vec!["192.0.2.1".parse::<Ipv4Addr>().expect("ip")]);
         assert!(!t.node("d1").expect("d1").http);
+    }
+
+    const KEYS: &str = r#"
+name = "k"
+[[node]]
+name = "r"
+role = "router"
+implementation = "bird"
+ospf = { hello = 1, dead = 4, auth = { type = "hmac-sha256", keys = [
+  { key_id = 1, key = "old", send_until = 2026-12-05T10:00:00Z, accept_until = "2026-12-05T10:05:00Z" },
+  { key_id = 2, key = "new", send_from = 2026-12-05T11:00:00+01:00 },
+] } }
+[[node]]
+name = "d"
+role = "director"
+implementation = "anycastd"
+vips = ["192.0.2.1"]
+[[node]]
+name = "f"
+role = "router"
+implementation = "frr"
+[[link]]
+a = { node = "r", addr = "198.18.2.0/31" }
+b = { node = "d", addr = "198.18.2.1/31", ospf = { auth = { type = "hmac-sha256", keys = [
+  { key_id = 1, key = "old", send_until = 2026-12-05T10:00:00Z, accept_until = 2026-12-05T10:05:00Z },
+  { key_id = 2, key = "new", send_from = 2026-12-05T10:00:00Z },
+] } } }
+[[link]]
+a = { node = "f", addr = "198.18.3.0/31", ospf = { auth = { type = "md5", keys = [{ key_id = 1, key = "a" }, { key_id = 2, key = "b" }] } } }
+b = { node = "d", addr = "198.18.3.1/31", ospf = { auth = { type = "md5", key_id = 2, key = "b" } } }
+"#;
+
+    #[test]
+    fn key_rollovers_reach_anycastd_bird_and_frr_configs() {
+        // 2026-12-05T10:00:00Z.
+        const T10: u64 = 1_796_464_800;
+        let t = Topology::parse("k.toml", KEYS).expect("valid");
+        let auth = |node: &str, n: usize| {
+            t.interfaces(node)
+                .nth(n)
+                .and_then(|e| e.ospf.as_ref())
+                .and_then(|o| o.auth.clone())
+                .expect("auth")
+        };
+        let rollover = OspfAuth::HmacSha256 {
+            keys: vec![
+                OspfKey {
+                    send_until: Some(T10),
+                    accept_until: Some(T10 + 300),
+                    ..OspfKey::new(1, "old")
+                },
+                OspfKey {
+                    send_from: Some(T10),
+                    ..OspfKey::new(2, "new")
+                },
+            ],
+        };
+        // From the node's table (through serde's flatten) and from an
+        // endpoint's (an untagged enum): the same keys.
+        assert_eq!(auth("r", 0), rollover);
+        assert_eq!(auth("d", 0), rollover);
+        assert_eq!(
+            auth("f", 0),
+            OspfAuth::Md5 {
+                keys: vec![OspfKey::new(1, "a"), OspfKey::new(2, "b")]
+            }
+        );
+
+        let dir = Path::new("/x");
+        let bird = crate::bird::Bird::new(dir).config(&t, t.node("r").expect("r"));
+        assert!(bird.contains("      authentication cryptographic;\n      password \"old\" { id 1; generate to \"2026-12-05 10:00:00\"; accept to \"2026-12-05 10:05:00\"; algorithm hmac sha256; };\n      password \"new\" { id 2; generate from \"2026-12-05 10:00:00\"; algorithm hmac sha256; };\n"), "{bird}");
+        let frr = crate::frr::Frr::new(dir).config(&t, t.node("f").expect("f"));
+        assert!(
+            frr.contains(
+                " ip ospf message-digest-key 1 md5 a\n ip ospf message-digest-key 2 md5 b\n"
+            ),
+            "{frr}"
+        );
+        let d = crate::anycastd::Anycastd::new(dir).config(&t, t.node("d").expect("d"));
+        assert!(d.contains("auth = { type = \"hmac-sha256\", keys = [\n  { key_id = 1, key = \"old\", send_until = 2026-12-05T10:00:00Z, accept_until = 2026-12-05T10:05:00Z },\n  { key_id = 2, key = \"new\", send_from = 2026-12-05T10:00:00Z },\n] }\n"), "{d}");
+        assert!(
+            d.contains("auth = { type = \"md5\", key_id = 2, key = \"b\" }\n"),
+            "{d}"
+        );
+        d.parse::<toml::Table>()
+            .expect("the anycastd config is TOML");
+
+        // FRR 8.4 keys have no windows; a Key ID once per interface.
+        let frr_windows = KEYS.replace(
+            "[{ key_id = 1, key = \"a\" }",
+            "[{ key_id = 1, key = \"a\", send_until = 2026-12-05T10:00:00Z }",
+        );
+        fails_with(
+            &frr_windows,
+            27,
+            "FRR 8.4's ospfd keys have no send or accept windows",
+        );
+        fails_with(
+            &KEYS.replace(
+                "{ key_id = 2, key = \"b\" }]",
+                "{ key_id = 1, key = \"b\" }]",
+            ),
+            27,
+            "key_id 1 is listed twice",
+        );
+        fails_with(
+            &KEYS.replace(
+                "accept_until = \"2026-12-05T10:05:00Z\"",
+                "accept_until = \"2026-12-05T09:05:00Z\", accept_from = 2026-12-05T09:30:00Z",
+            ),
+            7,
+            "accept_until must be later than accept_from",
+        );
+        fails_with(
+            &KEYS.replace(
+                "send_from = 2026-12-05T11:00:00+01:00",
+                "send_from = 2026-12-05T11:00:00",
+            ),
+            7,
+            "give a date, a time and a UTC offset",
+        );
     }
 
     #[test]

@@ -119,9 +119,46 @@ pub enum HmacKeyPrep {
     Rfc5709,
 }
 
+/// A span of wall-clock time in Unix seconds, `from` included and `until`
+/// excluded; an open end (`None`) reaches back or forward for ever. RFC 2328
+/// D.3 gives each key such a span for generating (KeyStartGenerate,
+/// KeyStopGenerate) and one for accepting (KeyStartAccept, KeyStopAccept).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// First second in the window, or since ever.
+    pub from: Option<u64>,
+    /// First second after the window, or for ever.
+    pub until: Option<u64>,
+}
+
+impl Window {
+    /// Every instant.
+    pub const ALWAYS: Window = Window {
+        from: None,
+        until: None,
+    };
+
+    /// The window `[from, until)`.
+    pub const fn new(from: Option<u64>, until: Option<u64>) -> Window {
+        Window { from, until }
+    }
+
+    /// Whether `now` (Unix seconds) lies in the window.
+    pub fn contains(&self, now: u64) -> bool {
+        self.from.is_none_or(|f| f <= now) && self.until.is_none_or(|u| now < u)
+    }
+
+    /// True when the window holds no instant at all (`from >= until`).
+    pub fn is_empty(&self) -> bool {
+        matches!((self.from, self.until), (Some(f), Some(u)) if f >= u)
+    }
+}
+
 /// One cryptographic key. An interface may hold several to roll keys over
-/// (RFC 2328 D.3): packets are sent with the designated send key and
-/// received packets are matched by Key ID.
+/// (RFC 2328 D.3): packets are sent with the key chosen by
+/// [`AuthConfig::send_key`] at the wall-clock second of sending, and
+/// received packets are matched by Key ID and accepted while that key's
+/// accept window holds.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key {
     /// Key ID carried in the header.
@@ -130,10 +167,14 @@ pub struct Key {
     pub algorithm: Algorithm,
     /// Shared secret. Keyed MD5 uses the first 16 bytes (NUL-padded).
     pub secret: Vec<u8>,
-    /// May be used for sending.
+    /// May be used for sending (within `send_window`).
     pub send: bool,
-    /// Packets carrying this Key ID are accepted.
+    /// Packets carrying this Key ID are accepted (within `accept_window`).
     pub accept: bool,
+    /// When the key may be used for sending.
+    pub send_window: Window,
+    /// When packets signed with the key are accepted.
+    pub accept_window: Window,
     /// HMAC key preparation (ignored for keyed MD5).
     pub hmac_key_prep: HmacKeyPrep,
 }
@@ -148,8 +189,32 @@ impl Key {
             secret: secret.into(),
             send: true,
             accept: true,
+            send_window: Window::ALWAYS,
+            accept_window: Window::ALWAYS,
             hmac_key_prep: HmacKeyPrep::default(),
         }
+    }
+
+    /// Sets when the key may be used for sending (Unix seconds).
+    pub fn with_send_window(mut self, window: Window) -> Self {
+        self.send_window = window;
+        self
+    }
+
+    /// Sets when packets signed with the key are accepted (Unix seconds).
+    pub fn with_accept_window(mut self, window: Window) -> Self {
+        self.accept_window = window;
+        self
+    }
+
+    /// Whether the key may sign a packet sent at `now` (Unix seconds).
+    pub fn can_send(&self, now: u64) -> bool {
+        self.send && self.send_window.contains(now)
+    }
+
+    /// Whether a packet carrying this Key ID is accepted at `now`.
+    pub fn can_accept(&self, now: u64) -> bool {
+        self.accept && self.accept_window.contains(now)
     }
 
     /// Sets whether the key may be used for sending.
@@ -180,6 +245,8 @@ impl fmt::Debug for Key {
             .field("secret", &"<redacted>")
             .field("send", &self.send)
             .field("accept", &self.accept)
+            .field("send_window", &self.send_window)
+            .field("accept_window", &self.accept_window)
             .field("hmac_key_prep", &self.hmac_key_prep)
             .finish()
     }
@@ -195,7 +262,8 @@ pub enum AuthConfig {
     Simple([u8; 8]),
     /// AuType 2.
     Cryptographic {
-        /// Keys, oldest first. Sending uses the last key marked `send`.
+        /// Keys, oldest first. Sending uses the key [`AuthConfig::send_key`]
+        /// picks; among keys equally recent, the last in this list.
         keys: Vec<Key>,
         /// Reject a sequence number equal to the last one accepted from the
         /// neighbour. RFC 2328 D.5.3 only rejects lower numbers; equal ones
@@ -220,11 +288,15 @@ impl AuthConfig {
         Ok(AuthConfig::Simple(field))
     }
 
-    /// Cryptographic authentication; Key IDs must be unique.
+    /// Cryptographic authentication; Key IDs must be unique and every
+    /// window must hold at least one second.
     pub fn cryptographic(keys: Vec<Key>, strict_sequence: bool) -> Result<Self, ConfigError> {
         for (i, key) in keys.iter().enumerate() {
             if keys.iter().skip(i + 1).any(|k| k.id == key.id) {
                 return Err(ConfigError::DuplicateKeyId(key.id));
+            }
+            if key.send_window.is_empty() || key.accept_window.is_empty() {
+                return Err(ConfigError::EmptyWindow(key.id));
             }
         }
         Ok(AuthConfig::Cryptographic {
@@ -242,18 +314,114 @@ impl AuthConfig {
         }
     }
 
-    /// The key [`sign`] uses: the last one marked `send` (the newest, as
-    /// RFC 2328 D.3 picks the most recently started key during rollover).
-    pub fn send_key(&self) -> Option<&Key> {
+    /// The key [`sign`] uses at `now` (Unix seconds).
+    ///
+    /// Of the keys whose send window holds `now`, the one that started
+    /// sending most recently (RFC 2328 D.3: during a rollover the newest
+    /// key is used; a window open at the start counts as the oldest), the
+    /// last in the list among equals. When no key may send, the key whose
+    /// send window ended last keeps signing: RFC 2328 D.3 forbids falling
+    /// back to no authentication when the last key expires and treats that
+    /// key as living on ([`AuthConfig::send_key_expired`] tells). None only
+    /// when every key starts sending later (or none may send).
+    pub fn send_key(&self, now: u64) -> Option<&Key> {
+        let AuthConfig::Cryptographic { keys, .. } = self else {
+            return None;
+        };
+        let newest =
+            keys.iter()
+                .filter(|k| k.can_send(now))
+                .fold(None::<&Key>, |best, k| match best {
+                    Some(b) if b.send_window.from > k.send_window.from => Some(b),
+                    _ => Some(k),
+                });
+        newest.or_else(|| self.last_expired_send_key(now))
+    }
+
+    /// True when no key's send window holds `now` and [`sign`] uses the
+    /// key that expired last (the operator should add a key).
+    pub fn send_key_expired(&self, now: u64) -> bool {
         match self {
-            AuthConfig::Cryptographic { keys, .. } => keys.iter().rev().find(|k| k.send),
-            _ => None,
+            AuthConfig::Cryptographic { keys, .. } => {
+                !keys.iter().any(|k| k.can_send(now)) && self.last_expired_send_key(now).is_some()
+            }
+            _ => false,
         }
     }
 
-    /// Number of bytes [`sign`] appends after the packet.
+    fn last_expired_send_key(&self, now: u64) -> Option<&Key> {
+        let AuthConfig::Cryptographic { keys, .. } = self else {
+            return None;
+        };
+        keys.iter()
+            .filter(|k| k.send && k.send_window.until.is_some_and(|u| u <= now))
+            .fold(None::<&Key>, |best, k| match best {
+                Some(b) if b.send_window.until > k.send_window.until => Some(b),
+                _ => Some(k),
+            })
+    }
+
+    /// The spans of time from `now` on in which no key's send window is
+    /// open, as `[from, until)` with `None` for "for ever": a key rollover
+    /// whose windows leave a gap. (In a gap [`sign`] keeps using the key
+    /// that expired last, or sends nothing before the first key starts.)
+    pub fn send_gaps(&self, now: u64) -> Vec<(u64, Option<u64>)> {
+        let AuthConfig::Cryptographic { keys, .. } = self else {
+            return Vec::new();
+        };
+        let windows: Vec<Window> = keys
+            .iter()
+            .filter(|k| k.send)
+            .map(|k| k.send_window)
+            .collect();
+        let mut gaps = Vec::new();
+        let mut t = now;
+        // Each pass moves `t` to the end of a window or the start of one
+        // later than `t`, so there are at most two passes per window.
+        for _ in 0..=2 * windows.len() {
+            let covering = windows.iter().filter(|w| w.contains(t));
+            let mut any = false;
+            let mut reach = Some(t);
+            for w in covering {
+                any = true;
+                reach = match (reach, w.until) {
+                    (_, None) | (None, _) => None,
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                };
+            }
+            if any {
+                match reach {
+                    None => return gaps,
+                    Some(r) => t = r,
+                }
+                continue;
+            }
+            let next = windows
+                .iter()
+                .filter_map(|w| w.from.filter(|f| *f > t))
+                .min();
+            gaps.push((t, next));
+            match next {
+                None => return gaps,
+                Some(n) => t = n,
+            }
+        }
+        gaps
+    }
+
+    /// Number of bytes [`sign`] may append after the packet: the longest
+    /// digest of the keys that may send, whichever [`AuthConfig::send_key`]
+    /// picks, so that packets sized with it always fit.
     pub fn trailer_len(&self) -> usize {
-        self.send_key().map_or(0, |k| k.algorithm.digest_len())
+        match self {
+            AuthConfig::Cryptographic { keys, .. } => keys
+                .iter()
+                .filter(|k| k.send)
+                .map(|k| k.algorithm.digest_len())
+                .max()
+                .unwrap_or(0),
+            _ => 0,
+        }
     }
 }
 
@@ -275,6 +443,105 @@ impl fmt::Debug for AuthConfig {
     }
 }
 
+/// Unix seconds of a UTC calendar date and time (proleptic Gregorian
+/// calendar), for key windows written as dates in configuration files.
+/// None for an invalid date or time, or one before 1970. A leap second
+/// (`second` 60) counts as the next second's start, as Unix time does.
+pub fn unix_secs_from_utc(
+    year: i64,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+) -> Option<u64> {
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days
+        .checked_mul(86_400)?
+        .checked_add(i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))?;
+    u64::try_from(secs).ok()
+}
+
+/// The UTC calendar date and time of Unix seconds `secs`:
+/// (year, month, day, hour, minute, second).
+pub fn utc_from_unix_secs(secs: u64) -> (i64, u8, u8, u8, u8, u8) {
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rest = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    // Each part is below 24 or 60, so the narrowing casts are exact.
+    let part = |v: u64| u8::try_from(v).unwrap_or(0);
+    (
+        y,
+        m,
+        d,
+        part(rest / 3600),
+        part(rest / 60 % 60),
+        part(rest % 60),
+    )
+}
+
+/// Unix seconds as an RFC 3339 UTC date-time, e.g. `2026-12-05T10:00:00Z`.
+pub fn format_utc(secs: u64) -> String {
+    let (y, mo, d, h, mi, s) = utc_from_unix_secs(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+fn is_leap_year(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: u8) -> u8 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a valid date. The year is counted from March
+/// so that the leap day falls at its end; 400-year eras repeat exactly
+/// (146,097 days).
+fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_from_march = (i64::from(month) + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    // 719,468 days lie between 0000-03-01 and 1970-01-01.
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let narrow = |v: i64| u8::try_from(v).unwrap_or(0);
+    (year, narrow(month), narrow(day))
+}
+
 /// Invalid authentication configuration.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -284,6 +551,9 @@ pub enum ConfigError {
     /// Two keys share a Key ID, so received packets would be ambiguous.
     #[error("key id {0} configured twice")]
     DuplicateKeyId(u8),
+    /// A send or accept window that ends before it starts.
+    #[error("key id {0}: a window ends before it starts")]
+    EmptyWindow(u8),
 }
 
 /// Why a packet could not be signed or was rejected.
@@ -303,7 +573,8 @@ pub enum AuthError {
     /// No key with the packet's Key ID (RFC 2328 D.5.3).
     #[error("unknown key id {0}")]
     UnknownKeyId(u8),
-    /// The key exists but is not accepted (e.g. retired during rollover).
+    /// The key exists but is not accepted now (its accept window is closed,
+    /// e.g. retired during rollover).
     #[error("key id {0} is not accepted")]
     KeyNotAccepted(u8),
     /// Auth Data Len does not match the key's algorithm.
@@ -349,7 +620,8 @@ pub enum AuthError {
     /// Standard checksum wrong (null and simple authentication).
     #[error("bad packet checksum")]
     BadChecksum,
-    /// Signing: cryptographic authentication without a key marked `send`.
+    /// Signing: cryptographic authentication without a key that may send
+    /// at this time (every key starts later, or none is marked `send`).
     #[error("no key is usable for sending")]
     NoSendKey,
 }
@@ -566,12 +838,14 @@ fn write_bytes(hdr: &mut [u8; HEADER_LEN], off: usize, value: &[u8]) {
 ///   computed over the packet without the 8-byte authentication field;
 /// * cryptographic (RFC 2328 D.4.3, RFC 5709 section 3.3): zeroes the
 ///   checksum, writes Key ID, Auth Data Len and `seq` (ignored otherwise)
-///   for the send key, and appends the digest after the packet. The length
-///   field does not count the digest.
+///   for the key [`AuthConfig::send_key`] picks at `now` (Unix seconds),
+///   and appends the digest after the packet. The length field does not
+///   count the digest.
 pub fn sign<B: BufMut + AsMut<[u8]>>(
     config: &AuthConfig,
     packet: &mut B,
     seq: u32,
+    now: u64,
 ) -> Result<(), AuthError> {
     let buf = packet.as_mut();
     let buffer = buf.len();
@@ -597,7 +871,7 @@ pub fn sign<B: BufMut + AsMut<[u8]>>(
             None
         }
         AuthConfig::Cryptographic { .. } => {
-            let key = config.send_key().ok_or(AuthError::NoSendKey)?;
+            let key = config.send_key(now).ok_or(AuthError::NoSendKey)?;
             // D.4.3: checksum not calculated (zero), crypto fields set.
             write_bytes(hdr, OFF_CHECKSUM, &[0, 0]);
             write_bytes(hdr, OFF_AUTYPE, &AUTYPE_CRYPTOGRAPHIC.to_be_bytes());
@@ -624,7 +898,8 @@ pub fn sign<B: BufMut + AsMut<[u8]>>(
 
 /// Authenticates a received OSPF packet (RFC 2328 D.5, RFC 5709 section 3)
 /// and, for cryptographic authentication, advances `neighbor`'s sequence
-/// state, but only once the digest has verified.
+/// state, but only once the digest has verified. A packet's Key ID must name
+/// a key whose accept window holds `now` (Unix seconds).
 ///
 /// `bytes` starts at the OSPF header and may extend past the packet and its
 /// trailer (e.g. LLS data). For null and simple authentication the standard
@@ -635,6 +910,7 @@ pub fn verify(
     config: &AuthConfig,
     bytes: &[u8],
     neighbor: &mut NeighborAuthState,
+    now: u64,
 ) -> Result<Verified, AuthError> {
     let hdr: &[u8; HEADER_LEN] = bytes
         .get(..HEADER_LEN)
@@ -694,7 +970,7 @@ pub fn verify(
                 .iter()
                 .find(|k| k.id == key_id)
                 .ok_or(AuthError::UnknownKeyId(key_id))?;
-            if !key.accept {
+            if !key.can_accept(now) {
                 return Err(AuthError::KeyNotAccepted(key_id));
             }
             let digest_len = key.algorithm.digest_len();
@@ -747,6 +1023,9 @@ mod tests {
     use bytes::BytesMut;
     use proptest::prelude::*;
 
+    /// The wall clock of tests without key windows (any value would do).
+    const NOW: u64 = 1_800_000_000;
+
     const ALGORITHMS: [Algorithm; 5] = [
         Algorithm::KeyedMd5,
         Algorithm::HmacSha1,
@@ -782,7 +1061,7 @@ mod tests {
 
     fn signed(config: &AuthConfig, body: &[u8], seq: u32) -> Vec<u8> {
         let mut p = unsigned(1, body);
-        sign(config, &mut p, seq).unwrap();
+        sign(config, &mut p, seq, NOW).unwrap();
         p
     }
 
@@ -849,7 +1128,7 @@ mod tests {
         let mut p = unsigned(1, &hello_body());
         p[16..24].copy_from_slice(b"garbage!");
         p[14..16].copy_from_slice(&[0, 7]);
-        sign(&AuthConfig::Null, &mut p, 0).unwrap();
+        sign(&AuthConfig::Null, &mut p, 0, NOW).unwrap();
         assert_eq!(&p[14..24], &[0; 10]);
         let mut zeroed = p.clone();
         zeroed[12..14].fill(0);
@@ -871,8 +1150,8 @@ mod tests {
                 let mut q = p.clone();
                 q[12..14].copy_from_slice(&[0xff, 0xff]);
                 let mut st = NeighborAuthState::new();
-                assert!(verify(&config, &p, &mut st).is_ok());
-                assert!(verify(&config, &q, &mut st).is_ok());
+                assert!(verify(&config, &p, &mut st, NOW).is_ok());
+                assert!(verify(&config, &q, &mut st, NOW).is_ok());
                 return;
             }
         }
@@ -899,7 +1178,7 @@ mod tests {
             let trailer = config.trailer_len();
             assert_eq!(p.len(), HEADER_LEN + body.len() + trailer);
             let mut st = NeighborAuthState::new();
-            let v = verify(config, &p, &mut st).unwrap();
+            let v = verify(config, &p, &mut st, NOW).unwrap();
             assert_eq!(v.packet_len, HEADER_LEN + body.len());
             assert_eq!(v.trailer_len, trailer);
             if trailer > 0 {
@@ -919,12 +1198,12 @@ mod tests {
     fn sign_works_on_bytes_mut_and_trailing_data_is_ignored() {
         let config = crypto(vec![Key::new(1, Algorithm::HmacSha256, "s")]);
         let mut p = BytesMut::from(&unsigned(1, &hello_body())[..]);
-        sign(&config, &mut p, 5).unwrap();
+        sign(&config, &mut p, 5, NOW).unwrap();
         assert_eq!(p.len(), 48 + 32);
         // An LLS block (RFC 5613) after the trailer does not disturb it.
         let mut with_lls = p.to_vec();
         with_lls.extend_from_slice(&[0xff, 0xf6, 0, 3, 0, 1, 0, 4, 0, 0, 0, 1]);
-        let v = verify(&config, &with_lls, &mut NeighborAuthState::new()).unwrap();
+        let v = verify(&config, &with_lls, &mut NeighborAuthState::new(), NOW).unwrap();
         assert_eq!(v.packet_len + v.trailer_len, 80);
     }
 
@@ -932,12 +1211,12 @@ mod tests {
     fn sign_rejects_bad_buffers() {
         let config = AuthConfig::Null;
         let mut short = vec![2, 1, 0, 20];
-        assert_eq!(sign(&config, &mut short, 0), Err(AuthError::Truncated));
+        assert_eq!(sign(&config, &mut short, 0, NOW), Err(AuthError::Truncated));
         // Length field disagrees with the buffer.
         let mut p = unsigned(1, &hello_body());
         p.push(0);
         assert_eq!(
-            sign(&config, &mut p, 0),
+            sign(&config, &mut p, 0, NOW),
             Err(AuthError::BadLength {
                 field: 48,
                 buffer: 49
@@ -945,7 +1224,7 @@ mod tests {
         );
         let no_send = crypto(vec![Key::new(1, Algorithm::KeyedMd5, "a").with_send(false)]);
         let mut p = unsigned(1, &hello_body());
-        assert_eq!(sign(&no_send, &mut p, 0), Err(AuthError::NoSendKey));
+        assert_eq!(sign(&no_send, &mut p, 0, NOW), Err(AuthError::NoSendKey));
         assert_eq!(
             p,
             unsigned(1, &hello_body()),
@@ -962,7 +1241,7 @@ mod tests {
         for i in 0..p.len() {
             let mut q = p.clone();
             q[i] ^= 0x01;
-            let got = verify(config, &q, &mut NeighborAuthState::new());
+            let got = verify(config, &q, &mut NeighborAuthState::new(), NOW);
             match expect(i, &q) {
                 None => assert!(got.is_ok(), "byte {i}: {got:?}"),
                 Some(e) => assert_eq!(got, Err(e), "byte {i}"),
@@ -1030,17 +1309,17 @@ mod tests {
         let p = signed(&config, &hello_body(), 1);
         let mut st = NeighborAuthState::new();
         assert_eq!(
-            verify(&config, &p[..p.len() - 1], &mut st),
+            verify(&config, &p[..p.len() - 1], &mut st, NOW),
             Err(AuthError::Truncated)
         );
         assert_eq!(
-            verify(&config, &p[..23], &mut st),
+            verify(&config, &p[..23], &mut st, NOW),
             Err(AuthError::Truncated)
         );
         let mut q = p.clone();
         q[2..4].copy_from_slice(&[0, 20]);
         assert_eq!(
-            verify(&config, &q, &mut st),
+            verify(&config, &q, &mut st, NOW),
             Err(AuthError::BadLength {
                 field: 20,
                 buffer: p.len()
@@ -1060,19 +1339,19 @@ mod tests {
 
         let other_id = crypto(vec![Key::new(2, Algorithm::HmacSha256, "right")]);
         assert_eq!(
-            verify(&other_id, &p, &mut st),
+            verify(&other_id, &p, &mut st, NOW),
             Err(AuthError::UnknownKeyId(1))
         );
 
         let other_secret = crypto(vec![Key::new(1, Algorithm::HmacSha256, "wrong")]);
         assert_eq!(
-            verify(&other_secret, &p, &mut st),
+            verify(&other_secret, &p, &mut st, NOW),
             Err(AuthError::DigestMismatch { key_id: 1 })
         );
 
         let other_alg = crypto(vec![Key::new(1, Algorithm::KeyedMd5, "right")]);
         assert_eq!(
-            verify(&other_alg, &p, &mut st),
+            verify(&other_alg, &p, &mut st, NOW),
             Err(AuthError::BadDigestLength {
                 key_id: 1,
                 expected: 16,
@@ -1084,7 +1363,7 @@ mod tests {
         let prep =
             crypto(vec![Key::new(1, Algorithm::HmacSha256, "right")
                 .with_hmac_key_prep(HmacKeyPrep::Rfc5709)]);
-        assert!(verify(&prep, &p, &mut NeighborAuthState::new()).is_ok());
+        assert!(verify(&prep, &p, &mut NeighborAuthState::new(), NOW).is_ok());
         // ...but not for keys between L and B bytes.
         let long = [7u8; 40];
         let p2104 = signed(
@@ -1096,12 +1375,12 @@ mod tests {
             Key::new(1, Algorithm::HmacSha256, long).with_hmac_key_prep(HmacKeyPrep::Rfc5709)
         ]);
         assert_eq!(
-            verify(&r5709, &p2104, &mut NeighborAuthState::new()),
+            verify(&r5709, &p2104, &mut NeighborAuthState::new(), NOW),
             Err(AuthError::DigestMismatch { key_id: 1 })
         );
 
         assert_eq!(
-            verify(&AuthConfig::Null, &p, &mut st),
+            verify(&AuthConfig::Null, &p, &mut st, NOW),
             Err(AuthError::AuTypeMismatch {
                 expected: 0,
                 got: 2
@@ -1109,7 +1388,7 @@ mod tests {
         );
         let simple = AuthConfig::simple("right").unwrap();
         assert_eq!(
-            verify(&simple, &p, &mut st),
+            verify(&simple, &p, &mut st, NOW),
             Err(AuthError::AuTypeMismatch {
                 expected: 1,
                 got: 2
@@ -1117,19 +1396,19 @@ mod tests {
         );
         let ps = signed(&simple, &body, 0);
         assert_eq!(
-            verify(&sender, &ps, &mut st),
+            verify(&sender, &ps, &mut st, NOW),
             Err(AuthError::AuTypeMismatch {
                 expected: 2,
                 got: 1
             })
         );
         assert_eq!(
-            verify(&AuthConfig::simple("wrong").unwrap(), &ps, &mut st),
+            verify(&AuthConfig::simple("wrong").unwrap(), &ps, &mut st, NOW),
             Err(AuthError::BadPassword)
         );
         // A password differing only after a prefix still fails.
         assert_eq!(
-            verify(&AuthConfig::simple("right1").unwrap(), &ps, &mut st),
+            verify(&AuthConfig::simple("right1").unwrap(), &ps, &mut st, NOW),
             Err(AuthError::BadPassword)
         );
         assert_eq!(st.last_seq(), None, "no failure advanced the state");
@@ -1224,19 +1503,19 @@ mod tests {
         let p101 = signed(&relaxed, &body, 101);
 
         let mut st = NeighborAuthState::new();
-        assert!(verify(&relaxed, &p100, &mut st).is_ok());
+        assert!(verify(&relaxed, &p100, &mut st, NOW).is_ok());
         assert_eq!(
-            verify(&relaxed, &p99, &mut st),
+            verify(&relaxed, &p99, &mut st, NOW),
             Err(AuthError::SequenceRegressed { last: 100, got: 99 })
         );
         // RFC 2328 D.5.3: equal is accepted by default...
-        assert!(verify(&relaxed, &p100, &mut st).is_ok());
+        assert!(verify(&relaxed, &p100, &mut st, NOW).is_ok());
         // ...and rejected in strict mode.
         assert_eq!(
-            verify(&strict, &p100, &mut st),
+            verify(&strict, &p100, &mut st, NOW),
             Err(AuthError::SequenceReplayed(100))
         );
-        assert!(verify(&strict, &p101, &mut st).is_ok());
+        assert!(verify(&strict, &p101, &mut st, NOW).is_ok());
         assert_eq!(st.last_seq(), Some(101));
 
         // A forged packet with a high number does not advance the state.
@@ -1244,14 +1523,14 @@ mod tests {
         let last = forged.len() - 1;
         forged[last] ^= 0x80;
         assert_eq!(
-            verify(&relaxed, &forged, &mut st),
+            verify(&relaxed, &forged, &mut st, NOW),
             Err(AuthError::DigestMismatch { key_id: 1 })
         );
         assert_eq!(st.last_seq(), Some(101));
-        assert!(verify(&strict, &signed(&relaxed, &body, 102), &mut st).is_ok());
+        assert!(verify(&strict, &signed(&relaxed, &body, 102), &mut st, NOW).is_ok());
 
         // State is per neighbour: a fresh neighbour accepts a low number.
-        assert!(verify(&strict, &p99, &mut NeighborAuthState::new()).is_ok());
+        assert!(verify(&strict, &p99, &mut NeighborAuthState::new(), NOW).is_ok());
     }
 
     #[test]
@@ -1286,19 +1565,25 @@ mod tests {
         let old_router = crypto(vec![k1.clone()]);
         // A router mid-rollover has both; the newest send key is used.
         let mid = crypto(vec![k1.clone(), k2.clone()]);
-        assert_eq!(mid.send_key().map(|k| k.id), Some(2));
+        assert_eq!(mid.send_key(NOW).map(|k| k.id), Some(2));
         // Key 2 configured but not yet sent with: key 1 is used.
         let staged = crypto(vec![k1.clone(), k2.clone().with_send(false)]);
-        assert_eq!(staged.send_key().map(|k| k.id), Some(1));
+        assert_eq!(staged.send_key(NOW).map(|k| k.id), Some(1));
 
         let from_old = signed(&old_router, &body, 1);
         let from_mid = signed(&mid, &body, 2);
         assert_eq!(from_mid[18], 2);
         let mut st = NeighborAuthState::new();
-        assert_eq!(verify(&mid, &from_old, &mut st).unwrap().key_id, Some(1));
-        assert_eq!(verify(&mid, &from_mid, &mut st).unwrap().key_id, Some(2));
         assert_eq!(
-            verify(&staged, &signed(&staged, &body, 3), &mut st)
+            verify(&mid, &from_old, &mut st, NOW).unwrap().key_id,
+            Some(1)
+        );
+        assert_eq!(
+            verify(&mid, &from_mid, &mut st, NOW).unwrap().key_id,
+            Some(2)
+        );
+        assert_eq!(
+            verify(&staged, &signed(&staged, &body, 3), &mut st, NOW)
                 .unwrap()
                 .key_id,
             Some(1)
@@ -1307,10 +1592,224 @@ mod tests {
         // After rollover key 1 is retired: no longer accepted.
         let done = crypto(vec![k1.with_send(false).with_accept(false), k2]);
         assert_eq!(
-            verify(&done, &signed(&old_router, &body, 4), &mut st),
+            verify(&done, &signed(&old_router, &body, 4), &mut st, NOW),
             Err(AuthError::KeyNotAccepted(1))
         );
-        assert!(verify(&done, &signed(&done, &body, 5), &mut st).is_ok());
+        assert!(verify(&done, &signed(&done, &body, 5), &mut st, NOW).is_ok());
+    }
+
+    // ----- key windows (RFC 2328 D.3) -----
+
+    fn send_id(config: &AuthConfig, now: u64) -> Option<u8> {
+        config.send_key(now).map(|k| k.id)
+    }
+
+    #[test]
+    fn windows_include_from_and_exclude_until() {
+        let w = Window::new(Some(10), Some(20));
+        assert!(!w.contains(9));
+        assert!(w.contains(10));
+        assert!(w.contains(19));
+        assert!(!w.contains(20));
+        assert!(Window::ALWAYS.contains(0) && Window::ALWAYS.contains(u64::MAX));
+        assert!(Window::new(None, Some(1)).contains(0));
+        assert!(!Window::new(Some(1), None).contains(0));
+        assert!(Window::new(Some(5), Some(5)).is_empty());
+        assert!(!Window::new(Some(5), None).is_empty());
+        assert_eq!(
+            AuthConfig::cryptographic(
+                vec![Key::new(4, Algorithm::KeyedMd5, "k")
+                    .with_accept_window(Window::new(Some(9), Some(3)))],
+                false
+            ),
+            Err(ConfigError::EmptyWindow(4))
+        );
+    }
+
+    #[test]
+    fn send_key_is_the_most_recently_started_at_each_edge() {
+        let old =
+            Key::new(1, Algorithm::KeyedMd5, "old").with_send_window(Window::new(None, Some(1000)));
+        // Listed before key 2 although it starts later: order does not
+        // matter between keys with different starts.
+        let brief = Key::new(3, Algorithm::HmacSha256, "brief")
+            .with_send_window(Window::new(Some(1500), Some(2000)));
+        let new =
+            Key::new(2, Algorithm::KeyedMd5, "new").with_send_window(Window::new(Some(1000), None));
+        let config = crypto(vec![old, brief, new]);
+        for (now, want) in [
+            (0, 1),
+            (999, 1),
+            (1000, 2),
+            (1499, 2),
+            (1500, 3),
+            (1999, 3),
+            (2000, 2),
+        ] {
+            assert_eq!(send_id(&config, now), Some(want), "at {now}");
+            assert!(!config.send_key_expired(now));
+            // The packet carries the chosen Key ID and verifies.
+            let mut p = unsigned(1, &hello_body());
+            sign(&config, &mut p, 7, now).unwrap();
+            assert_eq!(p[18], want, "at {now}");
+            let v = verify(&config, &p, &mut NeighborAuthState::new(), now).unwrap();
+            assert_eq!(v.key_id, Some(want));
+        }
+        // Keys without a start are the oldest; among equals the last wins,
+        // and a key not marked send never signs.
+        let a = Key::new(1, Algorithm::KeyedMd5, "a");
+        let b = Key::new(2, Algorithm::KeyedMd5, "b");
+        let c = Key::new(3, Algorithm::KeyedMd5, "c").with_send(false);
+        assert_eq!(send_id(&crypto(vec![a.clone(), b.clone(), c]), 5), Some(2));
+        assert_eq!(send_id(&crypto(vec![b, a]), 5), Some(1));
+    }
+
+    #[test]
+    fn when_every_send_window_has_closed_the_last_to_close_signs_on() {
+        let k1 =
+            Key::new(1, Algorithm::KeyedMd5, "a").with_send_window(Window::new(None, Some(100)));
+        let k2 = Key::new(2, Algorithm::KeyedMd5, "b")
+            .with_send_window(Window::new(Some(50), Some(120)));
+        let config = crypto(vec![k2, k1]);
+        assert_eq!(send_id(&config, 110), Some(2));
+        assert!(!config.send_key_expired(110));
+        assert_eq!(
+            send_id(&config, 120),
+            Some(2),
+            "RFC 2328 D.3: no fallback to none"
+        );
+        assert!(config.send_key_expired(120));
+        assert!(config.send_key_expired(1_000_000));
+
+        // Before the first key starts nothing may sign.
+        let later =
+            crypto(vec![Key::new(5, Algorithm::HmacSha1, "l")
+                .with_send_window(Window::new(Some(200), None))]);
+        assert_eq!(send_id(&later, 199), None);
+        assert!(!later.send_key_expired(199));
+        let mut p = unsigned(1, &hello_body());
+        assert_eq!(sign(&later, &mut p, 1, 199), Err(AuthError::NoSendKey));
+        assert!(sign(&later, &mut p, 1, 200).is_ok());
+    }
+
+    #[test]
+    fn verify_accepts_a_key_only_inside_its_accept_window() {
+        let retiring = Key::new(1, Algorithm::KeyedMd5, "old")
+            .with_accept_window(Window::new(None, Some(105)));
+        let coming = Key::new(2, Algorithm::HmacSha256, "new")
+            .with_accept_window(Window::new(Some(100), None));
+        let receiver = crypto(vec![retiring.clone(), coming.clone()]);
+        let from_old = signed(&crypto(vec![retiring]), &hello_body(), 1);
+        let from_new = signed(&crypto(vec![coming]), &hello_body(), 2);
+        let check = |p: &[u8], now| verify(&receiver, p, &mut NeighborAuthState::new(), now);
+        assert_eq!(check(&from_old, 104).unwrap().key_id, Some(1));
+        assert_eq!(check(&from_old, 105), Err(AuthError::KeyNotAccepted(1)));
+        assert_eq!(check(&from_new, 99), Err(AuthError::KeyNotAccepted(2)));
+        assert_eq!(check(&from_new, 100).unwrap().key_id, Some(2));
+        // A refused packet leaves the sequence state alone.
+        let mut st = NeighborAuthState::new();
+        assert!(verify(&receiver, &from_old, &mut st, 200).is_err());
+        assert_eq!(st.last_seq(), None);
+    }
+
+    #[test]
+    fn send_gaps_from_now_on() {
+        let key = |id, from, until| {
+            Key::new(id, Algorithm::KeyedMd5, "k").with_send_window(Window::new(from, until))
+        };
+        let gaps = |keys: Vec<Key>, now| crypto(keys).send_gaps(now);
+        assert!(gaps(vec![key(1, None, None)], 0).is_empty());
+        // Back to back: no gap.
+        assert!(gaps(vec![key(1, None, Some(100)), key(2, Some(100), None)], 50).is_empty());
+        // Overlapping chain, in any order.
+        let chain = vec![
+            key(3, Some(150), None),
+            key(1, None, Some(100)),
+            key(2, Some(90), Some(200)),
+        ];
+        assert!(gaps(chain, 0).is_empty());
+        assert_eq!(
+            gaps(vec![key(1, None, Some(100)), key(2, Some(110), None)], 50),
+            vec![(100, Some(110))]
+        );
+        // Past gaps do not count.
+        assert!(gaps(vec![key(1, None, Some(100)), key(2, Some(110), None)], 110).is_empty());
+        assert_eq!(gaps(vec![key(1, None, Some(100))], 50), vec![(100, None)]);
+        assert_eq!(gaps(vec![key(1, None, Some(100))], 150), vec![(150, None)]);
+        assert_eq!(
+            gaps(vec![key(1, Some(60), Some(70)), key(2, Some(80), None)], 50),
+            vec![(50, Some(60)), (70, Some(80))]
+        );
+        // Keys that may not send leave a gap; no key at all is one gap.
+        assert_eq!(
+            gaps(vec![key(1, None, None).with_send(false)], 5),
+            vec![(5, None)]
+        );
+        assert!(AuthConfig::Null.send_gaps(5).is_empty());
+    }
+
+    #[test]
+    fn trailer_fits_the_longest_key_that_may_send() {
+        let md5 =
+            Key::new(1, Algorithm::KeyedMd5, "a").with_send_window(Window::new(None, Some(10)));
+        let sha512 =
+            Key::new(2, Algorithm::HmacSha512, "b").with_send_window(Window::new(Some(10), None));
+        let config = crypto(vec![md5.clone(), sha512.clone()]);
+        assert_eq!(config.trailer_len(), 64);
+        assert_eq!(signed_at(&config, 9).len(), 48 + 16);
+        assert_eq!(signed_at(&config, 10).len(), 48 + 64);
+        let accept_only = crypto(vec![md5, sha512.with_send(false)]);
+        assert_eq!(accept_only.trailer_len(), 16);
+    }
+
+    fn signed_at(config: &AuthConfig, now: u64) -> Vec<u8> {
+        let mut p = unsigned(1, &hello_body());
+        sign(config, &mut p, 1, now).unwrap();
+        p
+    }
+
+    // ----- calendar -----
+
+    #[test]
+    fn utc_dates_to_unix_seconds_and_back() {
+        // Values from `date -u -d ... +%s`.
+        let known = [
+            ((1970, 1, 1, 0, 0, 0), 0),
+            ((1970, 1, 2, 0, 0, 1), 86_401),
+            ((2000, 2, 29, 12, 0, 0), 951_825_600),
+            ((2000, 3, 1, 0, 0, 0), 951_868_800),
+            ((2024, 12, 31, 23, 59, 59), 1_735_689_599),
+            ((2026, 12, 5, 10, 0, 0), 1_796_464_800),
+            ((2100, 3, 1, 0, 0, 0), 4_107_542_400),
+        ];
+        for ((y, mo, d, h, mi, s), secs) in known {
+            assert_eq!(
+                unix_secs_from_utc(y, mo, d, h, mi, s),
+                Some(secs),
+                "{y}-{mo}-{d}"
+            );
+            assert_eq!(utc_from_unix_secs(secs), (y, mo, d, h, mi, s));
+        }
+        assert_eq!(format_utc(1_796_464_800), "2026-12-05T10:00:00Z");
+        // Every day for 500 years goes there and back.
+        for day in 0..(500 * 366) {
+            let secs = day * 86_400 + 3_723;
+            let (y, mo, d, h, mi, s) = utc_from_unix_secs(secs);
+            assert_eq!(unix_secs_from_utc(y, mo, d, h, mi, s), Some(secs));
+        }
+        // Invalid dates and times, and dates before 1970.
+        assert_eq!(unix_secs_from_utc(2026, 2, 29, 0, 0, 0), None);
+        assert_eq!(unix_secs_from_utc(2100, 2, 29, 0, 0, 0), None);
+        assert!(unix_secs_from_utc(2400, 2, 29, 0, 0, 0).is_some());
+        assert_eq!(unix_secs_from_utc(2026, 4, 31, 0, 0, 0), None);
+        assert_eq!(unix_secs_from_utc(2026, 13, 1, 0, 0, 0), None);
+        assert_eq!(unix_secs_from_utc(2026, 1, 1, 24, 0, 0), None);
+        assert_eq!(unix_secs_from_utc(1969, 12, 31, 23, 59, 59), None);
+        // A leap second reads as the next minute's start.
+        assert_eq!(
+            unix_secs_from_utc(2016, 12, 31, 23, 59, 60),
+            unix_secs_from_utc(2017, 1, 1, 0, 0, 0)
+        );
     }
 
     // ----- known answers -----
@@ -1476,7 +1975,7 @@ mod tests {
             last in proptest::option::of(any::<u32>()),
         ) {
             let mut st = NeighborAuthState { last_seq: last };
-            let _ = verify(&config, &bytes, &mut st);
+            let _ = verify(&config, &bytes, &mut st, NOW);
         }
 
         #[test]
@@ -1494,7 +1993,7 @@ mod tests {
             bytes.extend_from_slice(&autype.to_be_bytes());
             bytes.extend_from_slice(&[0, 0, key_id, data_len]);
             bytes.extend_from_slice(&rest);
-            let _ = verify(&config, &bytes, &mut NeighborAuthState::new());
+            let _ = verify(&config, &bytes, &mut NeighborAuthState::new(), NOW);
         }
 
         #[test]
@@ -1505,8 +2004,8 @@ mod tests {
             seq in any::<u32>(),
         ) {
             let mut p = unsigned(packet_type, &body);
-            sign(&config, &mut p, seq).unwrap();
-            let v = verify(&config, &p, &mut NeighborAuthState::new()).unwrap();
+            sign(&config, &mut p, seq, NOW).unwrap();
+            let v = verify(&config, &p, &mut NeighborAuthState::new(), NOW).unwrap();
             prop_assert_eq!(v.packet_len, HEADER_LEN + body.len());
             prop_assert_eq!(&p[HEADER_LEN..v.packet_len], &body[..]);
             prop_assert_eq!(v.packet_len + v.trailer_len, p.len());
@@ -1520,12 +2019,12 @@ mod tests {
             bit in 0u8..8,
         ) {
             let mut p = unsigned(1, &body);
-            sign(&config, &mut p, 1).unwrap();
+            sign(&config, &mut p, 1, NOW).unwrap();
             let i = pos.index(p.len());
             let null_auth_field = config == AuthConfig::Null && (16..24).contains(&i);
             prop_assume!(!null_auth_field);
             p[i] ^= 1 << bit;
-            prop_assert!(verify(&config, &p, &mut NeighborAuthState::new()).is_err());
+            prop_assert!(verify(&config, &p, &mut NeighborAuthState::new(), NOW).is_err());
         }
     }
 }

@@ -698,7 +698,9 @@ impl Instance {
     /// "min-ls-arrival", "shut-down", "max-lsa", and for LSAs refused by
     /// [`crate::validate`] the [`crate::validate::Invalid::reason`] names
     /// ("bad-lsa-type", "bad-lsa-length", "bad-lsa-checksum", ...).
-    /// Errors building our own packets count under "tx-…" names.
+    /// Errors building our own packets count under "tx-…" names, and
+    /// packets signed with an expired key (no send window open) under
+    /// "tx-key-expired".
     pub fn drop_counters(&self) -> &BTreeMap<&'static str, u64> {
         &self.drops
     }
@@ -758,16 +760,37 @@ impl Instance {
             self.count("tx-encode-error");
             return;
         };
-        if auth::sign(&iface.cfg.auth, &mut buf, seq).is_err() {
+        if auth::sign(&iface.cfg.auth, &mut buf, seq, u64::from(wall)).is_err() {
             self.count("tx-sign-error");
             return;
         }
+        // RFC 2328 D.3: every send window has closed and the key that
+        // expired last signs on; counted so that the operator sees it.
+        let key_expired = iface.cfg.auth.send_key_expired(u64::from(wall));
         self.transmits.push_back(Transmit {
             ifindex: iface.cfg.ifindex,
             src: iface.cfg.addr,
             dst,
             bytes: buf.freeze(),
         });
+        if key_expired {
+            self.count("tx-key-expired");
+        }
+    }
+
+    /// Replaces the authentication of interface `iid` (a key rollover
+    /// applied by a reload). Neighbours stay as they are, each keeping the
+    /// last cryptographic sequence number it sent (RFC 2328 D.5.3 keeps it
+    /// per neighbour, for all keys together); the next packet sent is signed
+    /// with the new configuration. False if there is no such interface.
+    pub fn set_interface_auth(&mut self, iid: IfaceId, auth: auth::AuthConfig) -> bool {
+        match self.ifaces.get_mut(&iid) {
+            Some(iface) => {
+                iface.cfg.auth = auth;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The receive path (RFC 2328 8.2) up to dispatch by packet type.
@@ -785,6 +808,7 @@ impl Instance {
             self.count("unknown-interface");
             return;
         };
+        let wall = u64::from(self.wall_now(now));
         let Some(iface) = self.ifaces.get_mut(&iid) else {
             return;
         };
@@ -811,13 +835,13 @@ impl Instance {
         // D.5: authentication, with the sender's sequence state.
         let Interface { cfg, neighbors, .. } = iface;
         let verified = match neighbors.get_mut(&src) {
-            Some(n) => auth::verify(&cfg.auth, bytes, &mut n.auth),
+            Some(n) => auth::verify(&cfg.auth, bytes, &mut n.auth, wall),
             None => {
                 if self.pre_auth.len() >= 4096 {
                     self.pre_auth.clear();
                 }
                 let state = self.pre_auth.entry((iid, src)).or_default();
-                auth::verify(&cfg.auth, bytes, state)
+                auth::verify(&cfg.auth, bytes, state, wall)
             }
         };
         let verified = match verified {

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use ospf::auth::{Algorithm, AuthConfig, Key};
+use ospf::auth::{Algorithm, AuthConfig, Key, Window};
 use ospf::instance::{
-    Config, Event, Instance, InterfaceConfig, IsmState, NsmState, MAX_LINK_METRIC,
+    Config, Event, IfaceId, Instance, InterfaceConfig, IsmState, NsmState, MAX_LINK_METRIC,
 };
 use ospf::lsa::{
     Lsa, LsaBody, LsaHeader, LsaKey, LsaType, Options, RouterLink, RouterLinkType,
@@ -734,6 +734,122 @@ fn matching_cryptographic_auth_forms_adjacency_with_increasing_sequence() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
     assert!(seqs[0] >= WALL_CLOCK);
     assert_eq!(sim.drops(a, "seq-replayed"), 0);
+}
+
+/// Key IDs node `n` signed with, each with the first and last time seen.
+fn key_ids_sent(sim: &Sim, n: usize) -> Vec<(u8, Duration, Duration)> {
+    let mut ids: Vec<(u8, Duration, Duration)> = Vec::new();
+    for s in sim.log.iter().filter(|s| s.from == n) {
+        let id = s.packet.cryptographic_auth().expect("cryptographic").key_id;
+        match ids.iter_mut().find(|(k, ..)| *k == id) {
+            Some((_, _, last)) => *last = s.at,
+            None => ids.push((id, s.at, s.at)),
+        }
+    }
+    ids
+}
+
+#[test]
+fn key_rollover_by_windows_and_set_interface_auth_keeps_the_adjacency() {
+    let (mut sim, a, b) = p2p_pair(
+        InterfaceConfig {
+            auth: md5("key-one"),
+            ..p2p_cfg("a0", 1, "198.18.1.0")
+        },
+        InterfaceConfig {
+            auth: md5("key-one"),
+            ..p2p_cfg("b0", 1, "198.18.1.1")
+        },
+    );
+    let full = |s: &Sim| {
+        s.nbr_state(a, "10.0.0.2") == Some(NsmState::Full)
+            && s.nbr_state(b, "10.0.0.1") == Some(NsmState::Full)
+    };
+    assert!(sim.run_until_cond(secs(30.0), full).is_some());
+    let events_before = sim.events.len();
+    // Both instances started at the simulation's base with WALL_CLOCK, so
+    // the wall clock reads WALL_CLOCK + whole seconds since then.
+    let wall = |t: Duration| u64::from(WALL_CLOCK) + t.as_secs();
+    let switch_a = wall(sim.t()) + 5;
+    let switch_b = switch_a + 2;
+    let retire = switch_b + 3;
+    // Each side sends key 2 from its own second on and accepts key 1 until
+    // `retire`; key 2 is accepted at once.
+    let rollover = |switch: u64| {
+        AuthConfig::cryptographic(
+            vec![
+                Key::new(1, Algorithm::KeyedMd5, "key-one")
+                    .with_send_window(Window::new(None, Some(switch)))
+                    .with_accept_window(Window::new(None, Some(retire))),
+                Key::new(2, Algorithm::HmacSha256, "key-two")
+                    .with_send_window(Window::new(Some(switch), None)),
+            ],
+            false,
+        )
+        .unwrap()
+    };
+    assert!(sim
+        .inst_mut(a)
+        .set_interface_auth(IfaceId(0), rollover(switch_a)));
+    assert!(sim
+        .inst_mut(b)
+        .set_interface_auth(IfaceId(0), rollover(switch_b)));
+    assert!(!sim
+        .inst_mut(b)
+        .set_interface_auth(IfaceId(7), AuthConfig::Null));
+    let changed_at = sim.t();
+    sim.run_for(secs(15.0));
+    // Key 1 removed on both sides: the configuration left after a rollover.
+    let only_two =
+        AuthConfig::cryptographic(vec![Key::new(2, Algorithm::HmacSha256, "key-two")], false)
+            .unwrap();
+    assert!(sim
+        .inst_mut(a)
+        .set_interface_auth(IfaceId(0), only_two.clone()));
+    assert!(sim.inst_mut(b).set_interface_auth(IfaceId(0), only_two));
+    sim.run_for(secs(10.0));
+
+    assert!(full(&sim));
+    let left_full: Vec<_> = sim.events[events_before..]
+        .iter()
+        .filter(|(_, _, e)| {
+            matches!(
+                e,
+                Event::NeighborState {
+                    from: NsmState::Full,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert!(left_full.is_empty(), "{left_full:?}");
+    for n in [a, b] {
+        for reason in [
+            "unknown-key",
+            "key-not-accepted",
+            "digest-mismatch",
+            "seq-regressed",
+        ] {
+            assert_eq!(sim.drops(n, reason), 0, "node {n}: {reason}");
+        }
+        assert_eq!(sim.drops(n, "tx-key-expired"), 0);
+    }
+    // Each side switched at its own second, not before, not later.
+    for (n, switch) in [(a, switch_a), (b, switch_b)] {
+        let ids = key_ids_sent(&sim, n);
+        assert_eq!(ids.iter().map(|(k, ..)| *k).collect::<Vec<_>>(), [1, 2]);
+        let (_, _, last_one) = ids[0];
+        let (_, first_two, _) = ids[1];
+        assert!(
+            wall(last_one) < switch,
+            "node {n} sent key 1 at {last_one:?}"
+        );
+        assert!(
+            wall(first_two) >= switch,
+            "node {n} sent key 2 at {first_two:?}"
+        );
+        assert!(first_two > changed_at);
+    }
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn check(file: &str, config: &AuthConfig) -> BTreeMap<&'static str, usize> {
     let mut lsas = 0;
     for (i, (src, bytes)) in ospf_payloads(file).into_iter().enumerate() {
         let state = states.entry(src).or_default();
-        let v = auth::verify(config, &bytes, state)
+        let v = auth::verify(config, &bytes, state, 0)
             .unwrap_or_else(|e| panic!("{file} #{i} from {src}: auth: {e}"));
         let body = &bytes[..v.packet_len];
         let packet = Packet::decode(body).unwrap_or_else(|e| panic!("{file} #{i}: decode: {e}"));
@@ -62,7 +62,7 @@ fn check(file: &str, config: &AuthConfig) -> BTreeMap<&'static str, usize> {
         // Re-encode and re-sign with what the packet carried: the result must
         // be the captured bytes, digest or checksum included.
         let mut again = packet.encode().expect("encode");
-        auth::sign(config, &mut again, v.seq.unwrap_or(0)).expect("sign");
+        auth::sign(config, &mut again, v.seq.unwrap_or(0), 0).expect("sign");
         assert_eq!(
             &again[..],
             &bytes[..v.packet_len + v.trailer_len],
@@ -138,14 +138,14 @@ fn wrong_keys_are_refused_with_a_reason() {
     let wrong =
         AuthConfig::cryptographic(vec![Key::new(7, Algorithm::KeyedMd5, "not-the-key")], false)
             .expect("keys");
-    let err = auth::verify(&wrong, first, &mut NeighborAuthState::new()).expect_err("wrong key");
+    let err = auth::verify(&wrong, first, &mut NeighborAuthState::new(), 0).expect_err("wrong key");
     assert_eq!(err.reason(), "digest-mismatch");
     let other_id =
         AuthConfig::cryptographic(vec![Key::new(8, Algorithm::KeyedMd5, "lab-md5-key")], false)
             .expect("keys");
-    let err = auth::verify(&other_id, first, &mut NeighborAuthState::new()).expect_err("key id");
+    let err = auth::verify(&other_id, first, &mut NeighborAuthState::new(), 0).expect_err("key id");
     assert_eq!(err.reason(), "unknown-key");
-    let err =
-        auth::verify(&AuthConfig::Null, first, &mut NeighborAuthState::new()).expect_err("autype");
+    let err = auth::verify(&AuthConfig::Null, first, &mut NeighborAuthState::new(), 0)
+        .expect_err("autype");
     assert_eq!(err.reason(), "autype-mismatch");
 }

@@ -18,6 +18,6 @@ fuzz_target!(|data: &[u8]| {
         .expect("keys"),
     ];
     for c in &configs {
-        let _ = verify(c, data, &mut NeighborAuthState::new());
+        let _ = verify(c, data, &mut NeighborAuthState::new(), 1_800_000_000);
     }
 });

@@ -90,6 +90,14 @@ pub enum Command {
         reply: oneshot::Sender<Option<RawLsa>>,
     },
     Counters(oneshot::Sender<Counters>),
+    /// Replaces the authentication (keys) of the interface named
+    /// `interface`, as a reload's key rollover: its neighbours and their
+    /// adjacencies stay. Answered false when there is no such interface.
+    SetAuth {
+        interface: String,
+        auth: AuthConfig,
+        reply: oneshot::Sender<bool>,
+    },
     /// Flush what we originated, then stop; answered when done.
     Shutdown(oneshot::Sender<()>),
 }
@@ -349,6 +357,22 @@ fn answer(inst: &mut Instance, now: Instant, cmd: Command) {
                 dropped: inst.drop_counters().clone(),
                 anomalies: inst.anomaly_counters().clone(),
             });
+        }
+        Command::SetAuth {
+            interface,
+            auth,
+            reply,
+        } => {
+            let id = inst
+                .interfaces(now)
+                .into_iter()
+                .find(|i| i.name == interface)
+                .map(|i| i.id);
+            let applied = id.is_some_and(|id| inst.set_interface_auth(id, auth));
+            if applied {
+                tracing::info!(%interface, "OSPF authentication keys applied, adjacencies kept");
+            }
+            let _ = reply.send(applied);
         }
         Command::Shutdown(_) => {}
     }
