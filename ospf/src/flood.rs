@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::instance::{IfaceId, Instance};
-use crate::interface::{IsmState, OSPF_HEADER_LEN};
+use crate::interface::{IsmState, OSPF_HEADER_LEN, REOFFER_RXMT_INTERVALS};
 use crate::lsa::{
     LsaHeader, LsaKey, LsaType, RawLsa, MAX_AGE, MAX_SEQUENCE_NUMBER, MIN_LS_ARRIVAL,
 };
@@ -511,6 +511,43 @@ impl Instance {
         n.pending_lsu.extend(again);
     }
 
+    /// The re-offer timer of an interface: each of our own live LSAs goes
+    /// once more to each Full neighbour not already waiting for it on its
+    /// retransmission list (see [`REOFFER_RXMT_INTERVALS`]).
+    pub(crate) fn reoffer_own_lsas(&mut self, now: Instant, iid: IfaceId) {
+        let rid = self.config.router_id;
+        let Some(iface) = self.ifaces.get_mut(&iid) else {
+            return;
+        };
+        iface.reoffer_due = Some(now + iface.rxmt_interval() * REOFFER_RXMT_INTERVALS);
+        let delay = iface.cfg.transmit_delay;
+        let Some(area) = self.areas.get(&iface.cfg.area) else {
+            return;
+        };
+        let ours: Vec<(LsaKey, RawLsa)> = area
+            .self_orig
+            .keys()
+            .filter(|k| k.advertising_router == rid)
+            .filter_map(|k| area.lsdb.get_on(k, iid).map(|e| (*k, e)))
+            .filter(|(_, e)| !e.flooded() && !e.is_max_age(now))
+            .map(|(k, e)| (k, e.to_send(now, delay)))
+            .collect();
+        if ours.is_empty() {
+            return;
+        }
+        for n in iface
+            .neighbors
+            .values_mut()
+            .filter(|n| n.state == NsmState::Full)
+        {
+            n.reoffer.extend(
+                ours.iter()
+                    .filter(|(k, _)| !n.rxmt.contains_key(k))
+                    .map(|(_, l)| l.clone()),
+            );
+        }
+    }
+
     /// The delayed-ack timer of an interface (RFC 2328 13.5).
     pub(crate) fn send_delayed_acks(&mut self, now: Instant, iid: IfaceId) {
         let Some(iface) = self.ifaces.get_mut(&iid) else {
@@ -612,24 +649,25 @@ impl Instance {
             let flood_dst = iface.flood_dst();
             let mut per_nbr = Vec::new();
             for n in iface.neighbors.values_mut() {
-                if n.direct_acks.is_empty() && n.pending_lsu.is_empty() {
+                if n.direct_acks.is_empty() && n.pending_lsu.is_empty() && n.reoffer.is_empty() {
                     continue;
                 }
                 per_nbr.push((
                     n.addr,
                     std::mem::take(&mut n.direct_acks),
                     std::mem::take(&mut n.pending_lsu),
+                    std::mem::take(&mut n.reoffer),
                 ));
             }
             let area_id = iface.cfg.area;
             let per_nbr: Vec<_> = per_nbr
                 .into_iter()
-                .map(|(a, acks, lsus)| (iface.neighbor_dst(a), acks, lsus))
+                .map(|(a, acks, lsus, again)| (iface.neighbor_dst(a), acks, lsus, again))
                 .collect();
             if !flood.is_empty() {
-                self.send_lsus(now, iid, area_id, flood_dst, flood, max_len);
+                self.send_lsus(now, iid, area_id, flood_dst, flood, max_len, true);
             }
-            for (dst, acks, lsus) in per_nbr {
+            for (dst, acks, lsus, again) in per_nbr {
                 for chunk in acks.chunks(per_packet) {
                     let body = PacketBody::LinkStateAck(LinkStateAck {
                         lsa_headers: chunk.to_vec(),
@@ -637,7 +675,12 @@ impl Instance {
                     self.send(now, iid, dst, body);
                 }
                 if !lsus.is_empty() {
-                    self.send_lsus(now, iid, area_id, dst, lsus, max_len);
+                    self.send_lsus(now, iid, area_id, dst, lsus, max_len, true);
+                }
+                // A re-offered instance is the one the neighbour most
+                // likely has already: it does not hold our next one back.
+                if !again.is_empty() {
+                    self.send_lsus(now, iid, area_id, dst, again, max_len, false);
                 }
             }
         }
@@ -645,7 +688,8 @@ impl Instance {
 
     /// Packs LSAs into Link State Updates no longer than `max_len` (an LSA
     /// too big for any goes alone and relies on IP fragmentation), and
-    /// notes when our own LSAs left, for origination pacing.
+    /// with `pace` notes when our own LSAs left, for origination pacing.
+    #[allow(clippy::too_many_arguments)]
     fn send_lsus(
         &mut self,
         now: Instant,
@@ -654,9 +698,10 @@ impl Instance {
         dst: Ipv4Addr,
         lsas: Vec<RawLsa>,
         max_len: usize,
+        pace: bool,
     ) {
         let rid = self.config.router_id;
-        if let Some(area) = self.areas.get_mut(&area_id) {
+        if let Some(area) = self.areas.get_mut(&area_id).filter(|_| pace) {
             for l in lsas.iter().filter(|l| l.header().advertising_router == rid) {
                 area.self_orig.entry(l.header().key()).or_default().last_out = Some(now);
             }

@@ -406,6 +406,7 @@ impl Instance {
             let wait = due(iface.wait_due);
             let hello = due(iface.hello_due);
             let acks = due(iface.delayed_ack_due);
+            let reoffer = due(iface.reoffer_due);
             let nbrs: Vec<(Ipv4Addr, [bool; 6])> = iface
                 .neighbors
                 .values()
@@ -431,6 +432,9 @@ impl Instance {
             }
             if acks {
                 self.send_delayed_acks(now, iid);
+            }
+            if reoffer {
+                self.reoffer_own_lsas(now, iid);
             }
             for (addr, [dead, dd, lsr, rxmt, hold, stall]) in nbrs {
                 if dead {
@@ -503,6 +507,7 @@ impl Instance {
             consider(iface.hello_due);
             consider(iface.wait_due);
             consider(iface.delayed_ack_due);
+            consider(iface.reoffer_due);
             for n in iface.neighbors.values() {
                 consider(Some(n.inactivity_due));
                 consider(n.dd_rxmt_due);

@@ -194,7 +194,22 @@ pub(crate) struct Interface {
     /// LSAs flooded out of this interface by the current input, sent in as
     /// few Link State Updates as the MTU allows.
     pub(crate) flood_queue: Vec<RawLsa>,
+    /// When our own LSAs are next offered again to the Full neighbours
+    /// here (see [`REOFFER_RXMT_INTERVALS`]).
+    pub(crate) reoffer_due: Option<Instant>,
 }
+
+/// Every this many RxmtIntervals (50 s by default) our own LSAs are sent
+/// once more to every Full neighbour, acknowledged or not. An
+/// acknowledgement proves nothing on a LAN without authentication: a host
+/// that forges the router's acknowledgement of an instance the router
+/// never took (it arrived within its MinLSArrival, or was lost) would stop
+/// our retransmissions and leave the router with an old instance (a VIP
+/// missing or withdrawn) until our next refresh, 30 minutes later. A
+/// neighbour that has the instance answers the duplicate with an
+/// acknowledgement and nothing else (RFC 2328 13 step 7); one that lacks
+/// it takes it.
+pub(crate) const REOFFER_RXMT_INTERVALS: u32 = 10;
 
 impl Interface {
     pub(crate) fn new(id: IfaceId, cfg: InterfaceConfig) -> Self {
@@ -210,6 +225,7 @@ impl Interface {
             delayed_acks: Vec::new(),
             delayed_ack_due: None,
             flood_queue: Vec::new(),
+            reoffer_due: None,
         }
     }
 
@@ -318,6 +334,7 @@ impl Instance {
                         IsmState::Waiting
                     }
                 };
+                iface.reoffer_due = Some(now + iface.rxmt_interval() * REOFFER_RXMT_INTERVALS);
                 self.set_iface_state(iid, next);
                 self.send_hello(now, iid);
             }
@@ -334,6 +351,7 @@ impl Instance {
             (_, IsmEvent::InterfaceDown) => {
                 iface.hello_due = None;
                 iface.wait_due = None;
+                iface.reoffer_due = None;
                 iface.delayed_acks.clear();
                 iface.delayed_ack_due = None;
                 iface.flood_queue.clear();

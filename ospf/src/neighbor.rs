@@ -142,6 +142,9 @@ pub(crate) struct Neighbor {
     /// LSAs to send to this neighbour alone (answers to requests, newer
     /// copies sent back), not retransmitted.
     pub(crate) pending_lsu: Vec<RawLsa>,
+    /// Our own LSAs offered again (see `flood::reoffer_own_lsas`): sent to
+    /// this neighbour alone, without pacing the next origination.
+    pub(crate) reoffer: Vec<RawLsa>,
     /// While in ExStart, Exchange or Loading: when the adjacency counts as
     /// stalled unless it makes progress (a state change, an accepted
     /// Database Description, an answered request) before.
@@ -187,6 +190,7 @@ impl Neighbor {
             rxmt_due: None,
             direct_acks: Vec::new(),
             pending_lsu: Vec::new(),
+            reoffer: Vec::new(),
             stall_due: None,
             last_heard: None,
             last_refusal: None,
@@ -210,6 +214,7 @@ impl Neighbor {
         self.dd_rxmt_due = None;
         self.last_sent_hold = None;
         self.pending_lsu = Vec::new();
+        self.reoffer = Vec::new();
     }
 
     /// True if the neighbour understands opaque LSAs (RFC 5250 3.1).

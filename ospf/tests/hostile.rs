@@ -760,3 +760,63 @@ fn forged_max_age_flush_of_our_router_lsa_is_answered() {
     assert!(took <= secs(2.0), "{took:?}");
     assert_eq!(anomalies(&lan.sim, d1, "self-lsa-max-age"), 1);
 }
+
+/// A forged acknowledgement of an instance the router never took (lost,
+/// or dropped within its MinLSArrival) stops our retransmissions; the
+/// periodic re-offer of our own LSAs (every 10 RxmtIntervals) still brings
+/// the router the instance, instead of the refresh 30 minutes later.
+#[test]
+fn forged_ack_of_a_lost_instance_is_repaired_by_the_reoffer() {
+    let mut lan = lan();
+    let (r, d1) = (lan.r, lan.d1);
+    // D1's updates to R are lost from now on, until told otherwise.
+    let lose = std::rc::Rc::new(std::cell::Cell::new(true));
+    let losing = lose.clone();
+    lan.sim.drop = Some(Box::new(move |sent: &Sent, to: usize| {
+        losing.get()
+            && sent.from == d1
+            && to == r
+            && matches!(sent.packet.body, PacketBody::LinkStateUpdate(_))
+    }));
+    let now = lan.sim.now;
+    lan.sim
+        .inst_mut(d1)
+        .advertise_vip(now, BACKBONE, ip("192.0.2.20"), 10);
+    lan.sim.run_for(secs(0.5));
+    let ours = lan
+        .sim
+        .inst(d1)
+        .lsa(lan.sim.now, BACKBONE, router_key(D1))
+        .expect("D1's Router-LSA");
+    assert_ne!(router_seq(&lan.sim, r, D1), ours.header().seq, "R got it");
+    // The forged acknowledgement, from R's identity, of exactly that
+    // instance.
+    let ack = packet(
+        R,
+        PacketBody::LinkStateAck(ospf::packet::LinkStateAck {
+            lsa_headers: vec![*ours.header()],
+        }),
+    );
+    lan.sim.inject(d1, 1, ip(R_ADDR), ALL_SPF_ROUTERS, ack);
+    lan.sim.run_for(secs(0.01));
+    assert!(
+        lan.sim
+            .inst(d1)
+            .neighbors(lan.sim.now)
+            .iter()
+            .all(|n| n.retransmit_len == 0),
+        "the forged acknowledgement stopped the retransmissions"
+    );
+    lose.set(false);
+    let has_new = |s: &Sim| {
+        s.router_lsa(r, D1)
+            .is_some_and(|(_, b)| vip_link(&b, "192.0.2.20").is_some())
+    };
+    let took = lan
+        .sim
+        .run_until_cond(secs(120.0), has_new)
+        .expect("R gets the instance");
+    // Re-offered within 10 RxmtIntervals (50 s) of the last offer.
+    assert!(took <= secs(51.0), "{took:?}");
+    eprintln!("forged ack: the router has the instance {took:?} later");
+}
