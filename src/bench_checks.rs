@@ -261,9 +261,9 @@ pub fn run(tcp: u32, http: u32, interval_ms: u64, window_s: u64) -> Result<()> {
     let cpu = u1.cpu.saturating_sub(u0.cpu).as_secs_f64();
     let user = user1.saturating_sub(user0).as_secs_f64();
     let sys = sys1.saturating_sub(sys0).as_secs_f64();
-    let st = crate::control::request(
+    let st = crate::protocol::request(
         &lab.node_dir("d1").join("bench.sock"),
-        &crate::control::Request::Status,
+        &crate::protocol::Request::Status,
     )?;
     let failing = st
         .get("services")

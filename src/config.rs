@@ -17,8 +17,8 @@ use ospf::linux::speaker::{SpeakerConfig, SpeakerInterface};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::daemon::service::{DrainSpec, Mode};
 use crate::health::{Check, CheckConfig};
-use crate::service::{DrainSpec, Mode};
 
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/anycastd/anycastd.sock";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9274";
@@ -58,7 +58,7 @@ struct ConfigFile {
     service: Vec<Spanned<ServiceFile>>,
     /// VRRP virtual routers (src/vrrp_run.rs).
     #[serde(default)]
-    vrrp: Vec<crate::vrrp_run::VrrpFile>,
+    vrrp: Vec<crate::daemon::vrrp::VrrpFile>,
 }
 
 /// An included file: services only.
@@ -363,7 +363,7 @@ pub struct Config {
     pub speaker: SpeakerConfig,
     pub services: Vec<Service>,
     /// VRRP instances; a reload leaves them as they run.
-    pub vrrp: Vec<crate::vrrp_run::Instance>,
+    pub vrrp: Vec<crate::daemon::vrrp::Instance>,
     /// Valid but risky settings, found when the file was read (key
     /// windows are judged from that moment on).
     pub warnings: Vec<Warning>,
@@ -609,7 +609,7 @@ impl Config {
             cost_hold: Duration::from_millis(raw.drain.cost_hold_ms),
             deadline: Duration::from_secs(raw.drain.deadline_s),
         };
-        let vrrp = crate::vrrp_run::validate(&raw.vrrp, &err)?;
+        let vrrp = crate::daemon::vrrp::validate(&raw.vrrp, &err)?;
         let ctx = ServiceContext {
             router_id,
             default_area,
@@ -660,7 +660,7 @@ impl Config {
             }
         }
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
-        crate::vrrp_run::check_tracked_services(&raw.vrrp, &names, &err)?;
+        crate::daemon::vrrp::check_tracked_services(&raw.vrrp, &names, &err)?;
         let max_lsa = match &raw.ospf.max_lsa {
             Some(m) if *m.get_ref() < 100 => {
                 return Err(err(

@@ -2,20 +2,12 @@
 //! OSPFv2 speaker.
 
 mod bench_checks;
-mod cli_ipvs;
+mod cli;
 mod cli_lab;
 mod config;
-mod control;
 mod daemon;
 mod health;
-mod ipvs_run;
-mod memory;
-mod metrics;
-mod operate;
-mod service;
-mod show;
-mod vip;
-mod vrrp_run;
+mod protocol;
 
 use std::path::PathBuf;
 
@@ -63,7 +55,7 @@ enum Command {
     /// Show the running daemon's state.
     Show {
         #[command(subcommand)]
-        what: show::ShowCommand,
+        what: cli::show::ShowCommand,
         /// Print JSON instead of tables.
         #[arg(long, global = true)]
         json: bool,
@@ -107,7 +99,7 @@ enum Command {
     /// Advertise or withdraw a VIP, or change its cost, at run time.
     Vip {
         #[command(subcommand)]
-        action: show::VipCommand,
+        action: cli::show::VipCommand,
         #[arg(long, global = true, default_value = config::DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
     },
@@ -115,7 +107,7 @@ enum Command {
     /// benchmark programming it.
     Ipvs {
         #[command(subcommand)]
-        command: cli_ipvs::IpvsCommand,
+        command: cli::ipvs::IpvsCommand,
     },
     /// The real-server side of direct routing: VIPs on lo, ARP kept quiet.
     Realserver {
@@ -156,24 +148,29 @@ fn main() {
     let result = match cli.command {
         Command::Run { config, .. } => daemon::run(&config),
         Command::CheckConfig { config } => daemon::check_config(&config),
-        Command::Status { json, socket } => operate::status(&socket, json),
+        Command::Status { json, socket } => cli::operate::status(&socket, json),
         Command::Drain {
             target,
             no_wait,
             json,
             socket,
-        } => operate::parse_target(&target).and_then(|t| operate::drain(&socket, t, no_wait, json)),
+        } => cli::operate::parse_target(&target)
+            .and_then(|t| cli::operate::drain(&socket, t, no_wait, json)),
         Command::Undrain { target, socket } => {
-            operate::parse_target(&target).and_then(|t| operate::undrain(&socket, t))
+            cli::operate::parse_target(&target).and_then(|t| cli::operate::undrain(&socket, t))
         }
-        Command::Reload { socket } => operate::reload(&socket),
-        Command::Show { what, json, socket } => show::show(&socket, what, json),
-        Command::Vip { action, socket } => show::vip(&socket, action),
+        Command::Reload { socket } => cli::operate::reload(&socket),
+        Command::Show { what, json, socket } => cli::show::show(&socket, what, json),
+        Command::Vip { action, socket } => cli::show::vip(&socket, action),
         Command::Lab { command } => cli_lab::run(command),
-        Command::Ipvs { command } => cli_ipvs::run(command),
+        Command::Ipvs { command } => cli::ipvs::run(command),
         Command::Realserver { action } => match action {
-            RealserverAction::Setup { vips } => vip::block_on(vip::realserver_setup(&vips)),
-            RealserverAction::Teardown { vips } => vip::block_on(vip::realserver_teardown(&vips)),
+            RealserverAction::Setup { vips } => {
+                daemon::vip::block_on(daemon::vip::realserver_setup(&vips))
+            }
+            RealserverAction::Teardown { vips } => {
+                daemon::vip::block_on(daemon::vip::realserver_teardown(&vips))
+            }
         }
         .map(|changes| println!("{changes}"))
         .map_err(anyhow::Error::from),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::control::{request, Request};
+use crate::protocol::{request, Request};
 
 /// `VIP` or `all`.
 pub fn parse_target(s: &str) -> Result<Option<Ipv4Addr>> {

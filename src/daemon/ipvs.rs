@@ -3,16 +3,89 @@
 //! reconciles the kernel with it at once and again every period (hand-made
 //! drift is repaired and logged), and reports which services are
 //! programmed as configured, with their fingerprints. It also keeps the
-//! connection sync daemon in the role VRRP gives it (`lvs_sync`).
+//! connection sync daemon in the role VRRP gives it (`lvs_sync`). And the
+//! mapping of a config's `ipvs` services to desired IPVS services.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use anycastd::ipvs::model::{SyncDaemon, SyncState};
+use std::net::IpAddr;
+
+use anycastd::ipvs::model::{flags, SyncDaemon, SyncState};
 use anycastd::ipvs::reconcile::{self, Desired, Policy};
-use anycastd::ipvs::{Client, ServiceKey};
+use anycastd::ipvs::{Client, Dest, Forward, Protocol, Service, ServiceKey, TunnelType};
+
+use crate::config::{self, Forwarding};
+use crate::daemon::service::Mode;
 use tokio::sync::mpsc as tmpsc;
+
+/// The service key, flags and destinations of a config service in `ipvs`
+/// mode, each server at `weight(index, server)`.
+pub fn desired(
+    s: &config::Service,
+    mut weight: impl FnMut(usize, &config::Server) -> u32,
+) -> Option<Desired> {
+    let ipvs = s.ipvs.as_ref()?;
+    if s.mode != Mode::Ipvs {
+        return None;
+    }
+    let protocol = match s.protocol {
+        config::Protocol::Tcp => Protocol::Tcp,
+        config::Protocol::Udp => Protocol::Udp,
+        config::Protocol::Sctp => Protocol::Sctp,
+    };
+    let port = s.port.unwrap_or(0);
+    let mut svc_flags = 0;
+    if matches!(ipvs.scheduler.as_str(), "mh" | "sh") {
+        // Fallback to the next server when the chosen one is down, and
+        // hash ports too (routers hash on L4).
+        svc_flags |= flags::SCHED1 | flags::SCHED2;
+    }
+    // Every port of the VIP needs persistence (as `ipvsadm -p` with port 0).
+    let persistence = ipvs
+        .persistence
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .or((port == 0).then_some(300));
+    if persistence.is_some() {
+        svc_flags |= flags::PERSISTENT;
+    }
+    let service = Service {
+        key: ServiceKey::Inet {
+            protocol,
+            addr: IpAddr::V4(s.vip),
+            port,
+        },
+        scheduler: ipvs.scheduler.clone(),
+        flags: svc_flags,
+        timeout: persistence.unwrap_or(0),
+        netmask: 0xffff_ffff,
+        stats: None,
+    };
+    let forward = match ipvs.forwarding {
+        Forwarding::Dr => Forward::Route,
+        Forwarding::Nat => Forward::Masquerade,
+        Forwarding::Tunnel => Forward::Tunnel {
+            kind: TunnelType::Ipip,
+            port: 0,
+            flags: 0,
+        },
+    };
+    let dests = s
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, srv)| {
+            Dest::new(
+                srv.address,
+                srv.port.unwrap_or(port),
+                forward,
+                weight(i, srv),
+            )
+        })
+        .collect();
+    Some(Desired::new(service, dests))
+}
 
 /// What the loop found after a reconcile.
 #[derive(Debug, Clone, Default)]

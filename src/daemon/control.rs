@@ -1,72 +1,23 @@
-//! The control socket: a Unix socket (mode 0600) speaking one JSON object
-//! per line each way. The CLI and the lab are its clients.
+//! The control socket's server: a Unix socket (mode 0600) answering the
+//! requests of [`crate::protocol`] from the manager and the speaker.
 //!
-//! A client sends one request per line (a [`Request`], tagged by `cmd`)
-//! and may send more on the same connection, one after the other. Each
-//! request gets one reply line: a JSON value, or `{"error": "..."}`.
-//!
-//! Streamed requests (today only `show-ospf-database`) get one line per
-//! row (an LSA object, `crate::show::lsa_json`) as the speaker walks its
-//! database, then a last line `{"end": true, "count": N}` with the number of
-//! rows sent. An `{"error": "..."}` line can come instead of any row or the
-//! last line, and ends the reply. Neither side holds the whole database:
-//! the speaker hands out chunks of [`speaker::DATABASE_CHUNK`] LSAs through
-//! a small bounded channel as the rows are written, so a slow reader slows
-//! the walk down (and leaves the speaker's OSPF work alone). Read streamed
-//! replies with [`request_stream`].
+//! Neither side holds the whole database while streaming it: the speaker
+//! hands out chunks of [`speaker::DATABASE_CHUNK`] LSAs through a small
+//! bounded channel as the rows are written, so a slow reader slows the walk
+//! down (and leaves the speaker's OSPF work alone).
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use ospf::linux::speaker::{self, Command};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::daemon::Control;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "kebab-case")]
-pub enum Request {
-    Advertise {
-        vip: Ipv4Addr,
-        #[serde(default)]
-        cost: u16,
-        area: Option<Ipv4Addr>,
-    },
-    Withdraw {
-        vip: Ipv4Addr,
-    },
-    StubRouter {
-        on: bool,
-    },
-    ShowOspfNeighbor,
-    ShowOspfInterface,
-    ShowOspfDatabase,
-    /// One LSA, decoded: type, link-state ID, advertising router.
-    ShowOspfLsa {
-        area: Option<Ipv4Addr>,
-        lsa_type: u8,
-        link_state_id: Ipv4Addr,
-        advertising_router: Ipv4Addr,
-    },
-    ShowCounters,
-    /// Services, VIPs, drains and recent events (`anycastd status`).
-    Status,
-    /// Drain a VIP, or every VIP when `vip` is absent.
-    Drain {
-        vip: Option<Ipv4Addr>,
-    },
-    Undrain {
-        vip: Option<Ipv4Addr>,
-    },
-    /// Re-read the configuration file; apply only the difference.
-    Reload,
-}
+use crate::protocol::Request;
 
 /// Serves the control socket until the speaker's command channel closes.
 pub async fn serve(
@@ -135,7 +86,7 @@ async fn stream_database(
                 Some(chunk) => {
                     out.clear();
                     for (area, h) in &chunk {
-                        out.push_str(&crate::show::lsa_json(*area, h).to_string());
+                        out.push_str(&crate::protocol::lsa_json(*area, h).to_string());
                         out.push('\n');
                     }
                     count += chunk.len() as u64;
@@ -212,11 +163,11 @@ async fn handle(
         }
         Request::ShowOspfNeighbor => {
             let list = ask(speaker, Command::Neighbors).await?;
-            Value::Array(list.iter().map(crate::show::neighbor_json).collect())
+            Value::Array(list.iter().map(crate::protocol::neighbor_json).collect())
         }
         Request::ShowOspfInterface => {
             let list = ask(speaker, Command::Interfaces).await?;
-            Value::Array(list.iter().map(crate::show::interface_json).collect())
+            Value::Array(list.iter().map(crate::protocol::interface_json).collect())
         }
         // Streamed by the connection loop (`stream_database`).
         Request::ShowOspfDatabase => anyhow::bail!("show-ospf-database is streamed"),
@@ -240,7 +191,7 @@ async fn handle(
             match rx.await.context("speaker stopped")? {
                 None => anyhow::bail!("no such LSA in area {area}"),
                 Some(raw) => {
-                    let mut v = crate::show::lsa_json(area, raw.header());
+                    let mut v = crate::protocol::lsa_json(area, raw.header());
                     let body = match raw.decode() {
                         Ok(lsa) => format!("{:#?}", lsa.body),
                         Err(e) => format!("undecodable: {e}"),
@@ -257,95 +208,10 @@ async fn handle(
     })
 }
 
-/// Sends one request and returns the reply (blocking client). For a
-/// streamed request use [`request_stream`].
-pub fn request(socket: &Path, req: &Request) -> Result<Value> {
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)
-        .with_context(|| format!("connect to {} (is anycastd running?)", socket.display()))?;
-    let mut line = serde_json::to_string(req)?;
-    line.push('\n');
-    stream.write_all(line.as_bytes())?;
-    let mut reply = String::new();
-    BufReader::new(stream).read_line(&mut reply)?;
-    let v: Value = serde_json::from_str(&reply).context("bad reply")?;
-    if let Some(e) = v.get("error").and_then(Value::as_str) {
-        anyhow::bail!("{e}");
-    }
-    Ok(v)
-}
-
-/// Sends a streamed request (`show-ospf-database`) and hands each row to
-/// `row` as it arrives; returns the number of rows. An `error` line, or a
-/// reply that ends without its `end` line or with a different count, is an
-/// error (rows before it have been handed out already).
-pub fn request_stream(
-    socket: &Path,
-    req: &Request,
-    mut row: impl FnMut(Value) -> Result<()>,
-) -> Result<u64> {
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)
-        .with_context(|| format!("connect to {} (is anycastd running?)", socket.display()))?;
-    let mut line = serde_json::to_string(req)?;
-    line.push('\n');
-    stream.write_all(line.as_bytes())?;
-    read_stream(BufReader::new(stream), &mut row)
-}
-
-fn read_stream(reader: impl BufRead, row: &mut impl FnMut(Value) -> Result<()>) -> Result<u64> {
-    let mut rows: u64 = 0;
-    for line in reader.lines() {
-        let v: Value = serde_json::from_str(&line?).context("bad reply")?;
-        if let Some(e) = v.get("error").and_then(Value::as_str) {
-            anyhow::bail!("{e}");
-        }
-        if v.get("end").and_then(Value::as_bool) == Some(true) {
-            let count = v.get("count").and_then(Value::as_u64);
-            if count != Some(rows) {
-                anyhow::bail!("reply ended after {rows} rows but says {count:?}");
-            }
-            return Ok(rows);
-        }
-        rows += 1;
-        row(v)?;
-    }
-    anyhow::bail!("reply ended after {rows} rows without its end line (did anycastd stop?)")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn read(text: &str) -> (Result<u64>, Vec<Value>) {
-        let mut got = Vec::new();
-        let r = read_stream(text.as_bytes(), &mut |v| {
-            got.push(v);
-            Ok(())
-        });
-        (r, got)
-    }
-
-    #[test]
-    fn streamed_replies() {
-        let (r, rows) = read("{\"type\":1}\n{\"type\":5}\n{\"end\":true,\"count\":2}\n");
-        assert_eq!(r.expect("ok"), 2);
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1]["type"], 5);
-        let (r, rows) = read("{\"end\":true,\"count\":0}\n");
-        assert_eq!((r.expect("empty"), rows.len()), (0, 0));
-        let (r, rows) = read("{\"type\":1}\n{\"error\":\"speaker stopped\"}\n");
-        assert_eq!(rows.len(), 1);
-        assert!(r
-            .expect_err("error")
-            .to_string()
-            .contains("speaker stopped"));
-        let (r, _) = read("{\"type\":1}\n");
-        assert!(r
-            .expect_err("cut")
-            .to_string()
-            .contains("without its end line"));
-        let (r, _) = read("{\"type\":1}\n{\"end\":true,\"count\":2}\n");
-        assert!(r.expect_err("count").to_string().contains("says Some(2)"));
-    }
+    use crate::protocol::read_stream;
 
     #[tokio::test]
     async fn database_is_written_row_by_row_then_end() {

@@ -1,7 +1,6 @@
 //! `anycastd ipvs ...`: the kernel's IPVS table as anycastd sees it, one
-//! reconcile of a config's `ipvs` services, and the programming benchmark.
-//! Also the mapping from config services to desired IPVS services that the
-//! daemon uses.
+//! reconcile of a config's `ipvs` services (mapped as the daemon maps them,
+//! [`crate::daemon::ipvs::desired`]), and the programming benchmark.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -18,8 +17,7 @@ use anycastd::ipvs::{
     TunnelType,
 };
 
-use crate::config::{self, Config, Forwarding};
-use crate::service::Mode;
+use crate::config::Config;
 
 #[derive(Subcommand)]
 pub enum IpvsCommand {
@@ -129,73 +127,6 @@ fn parse_timeouts(s: &str) -> Result<Timeouts, String> {
     }
 }
 
-/// The service key, flags and destinations of a config service in `ipvs`
-/// mode, each server at `weight(index, server)`.
-pub fn desired(
-    s: &config::Service,
-    mut weight: impl FnMut(usize, &config::Server) -> u32,
-) -> Option<Desired> {
-    let ipvs = s.ipvs.as_ref()?;
-    if s.mode != Mode::Ipvs {
-        return None;
-    }
-    let protocol = match s.protocol {
-        config::Protocol::Tcp => Protocol::Tcp,
-        config::Protocol::Udp => Protocol::Udp,
-        config::Protocol::Sctp => Protocol::Sctp,
-    };
-    let port = s.port.unwrap_or(0);
-    let mut svc_flags = 0;
-    if matches!(ipvs.scheduler.as_str(), "mh" | "sh") {
-        // Fallback to the next server when the chosen one is down, and
-        // hash ports too (routers hash on L4).
-        svc_flags |= flags::SCHED1 | flags::SCHED2;
-    }
-    // Every port of the VIP needs persistence (as `ipvsadm -p` with port 0).
-    let persistence = ipvs
-        .persistence
-        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
-        .or((port == 0).then_some(300));
-    if persistence.is_some() {
-        svc_flags |= flags::PERSISTENT;
-    }
-    let service = Service {
-        key: ServiceKey::Inet {
-            protocol,
-            addr: IpAddr::V4(s.vip),
-            port,
-        },
-        scheduler: ipvs.scheduler.clone(),
-        flags: svc_flags,
-        timeout: persistence.unwrap_or(0),
-        netmask: 0xffff_ffff,
-        stats: None,
-    };
-    let forward = match ipvs.forwarding {
-        Forwarding::Dr => Forward::Route,
-        Forwarding::Nat => Forward::Masquerade,
-        Forwarding::Tunnel => Forward::Tunnel {
-            kind: TunnelType::Ipip,
-            port: 0,
-            flags: 0,
-        },
-    };
-    let dests = s
-        .servers
-        .iter()
-        .enumerate()
-        .map(|(i, srv)| {
-            Dest::new(
-                srv.address,
-                srv.port.unwrap_or(port),
-                forward,
-                weight(i, srv),
-            )
-        })
-        .collect();
-    Some(Desired::new(service, dests))
-}
-
 /// The persistence netmask as ipvsadm prints it (`255.255.255.0`, or
 /// `64` for IPv6).
 fn netmask_text(s: &Service) -> String {
@@ -245,7 +176,7 @@ pub fn run(cmd: IpvsCommand) -> Result<()> {
                     let cfg = Config::load(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
                     cfg.services
                         .iter()
-                        .filter_map(|s| desired(s, |_, srv| srv.weight))
+                        .filter_map(|s| crate::daemon::ipvs::desired(s, |_, srv| srv.weight))
                         .collect()
                 }
                 (None, None) => bail!("--config or --table"),

@@ -6,6 +6,14 @@
 //! control requests, SIGHUP and the director's own deadlines go in; the
 //! director's announcements go out to the speaker as commands.
 
+pub mod control;
+pub mod ipvs;
+pub mod memory;
+pub mod metrics;
+pub mod service;
+pub mod vip;
+pub mod vrrp;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -21,9 +29,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Service};
+use crate::daemon::metrics::Metrics;
+use crate::daemon::service::{Action, CheckId, Director, Mode, ServiceShape};
 use crate::health::{self, ProbeContext, Report};
-use crate::metrics::Metrics;
-use crate::service::{Action, CheckId, Director, Mode, ServiceShape};
 use anycastd::ipvs::model::{SyncDaemon, SyncState};
 use anycastd::vrrp::instance::State;
 
@@ -70,7 +78,7 @@ pub fn check_config(path: &Path) -> Result<()> {
     for (area, vip, cost) in &s.vips {
         println!("vip {vip}/32 area {area} cost {cost} (static)");
     }
-    crate::vrrp_run::print_plan(&c.vrrp);
+    crate::daemon::vrrp::print_plan(&c.vrrp);
     for svc in &c.services {
         println!(
             "service {} {:?} {}:{} {:?} {} quorum {}/{} hold-down {} ms",
@@ -212,16 +220,16 @@ struct Manager {
     connections: BTreeMap<Ipv4Addr, usize>,
     /// The IPVS loop, when a service is in `ipvs` mode, and the table last
     /// handed to it.
-    ipvs: Option<crate::ipvs_run::Handle>,
+    ipvs: Option<crate::daemon::ipvs::Handle>,
     /// Where the IPVS loop, once started, sends its reports.
-    ipvs_reports: mpsc::UnboundedSender<crate::ipvs_run::Report>,
+    ipvs_reports: mpsc::UnboundedSender<crate::daemon::ipvs::Report>,
     ipvs_sent: Option<Vec<anycastd::ipvs::reconcile::Desired>>,
     /// The generation of the table last handed to the IPVS loop.
     ipvs_generation: u64,
     /// Each `ipvs` service's fingerprint as last programmed.
     fingerprints: BTreeMap<String, String>,
     /// The VRRP instances.
-    vrrp: crate::vrrp_run::Handle,
+    vrrp: crate::daemon::vrrp::Handle,
 }
 
 impl Manager {
@@ -325,7 +333,7 @@ impl Manager {
         &mut self,
         services: &[Service],
         old: &[Service],
-        vrrp: &[crate::vrrp_run::Instance],
+        vrrp: &[crate::daemon::vrrp::Instance],
     ) {
         let on_lo = |list: &[Service]| -> Vec<Ipv4Addr> {
             list.iter()
@@ -358,14 +366,14 @@ impl Manager {
             }
         }
         for vip in &want {
-            match crate::vip::add_to_lo(*vip).await {
+            match crate::daemon::vip::add_to_lo(*vip).await {
                 Ok(true) => tracing::info!(%vip, "added to lo"),
                 Ok(false) => {}
                 Err(e) => tracing::error!(%vip, "cannot put the VIP on lo: {e}"),
             }
         }
         for vip in had.iter().filter(|v| !want.contains(v)) {
-            match crate::vip::remove_from_lo(*vip).await {
+            match crate::daemon::vip::remove_from_lo(*vip).await {
                 Ok(true) => tracing::info!(%vip, "removed from lo"),
                 Ok(false) => {}
                 Err(e) => tracing::error!(%vip, "cannot take the VIP off lo: {e}"),
@@ -374,7 +382,7 @@ impl Manager {
         let needed = vrrp.iter().any(|v| v.lvs_sync.is_some())
             || services.iter().any(|s| s.mode == Mode::Ipvs);
         if needed && self.ipvs.is_none() {
-            self.ipvs = Some(crate::ipvs_run::spawn(
+            self.ipvs = Some(crate::daemon::ipvs::spawn(
                 Duration::from_secs(10),
                 self.ipvs_reports.clone(),
             ));
@@ -387,10 +395,10 @@ impl Manager {
     fn desired_ipvs(&self) -> Vec<anycastd::ipvs::reconcile::Desired> {
         self.running
             .iter()
-            .filter(|r| r.svc.mode == crate::service::Mode::Ipvs)
+            .filter(|r| r.svc.mode == crate::daemon::service::Mode::Ipvs)
             .filter_map(|r| {
                 let states = self.director.server_states(&r.svc.name);
-                let mut d = crate::cli_ipvs::desired(&r.svc, |i, srv| match states.get(i) {
+                let mut d = ipvs::desired(&r.svc, |i, srv| match states.get(i) {
                     Some(Some(true)) => srv.weight,
                     _ => 0,
                 })?;
@@ -418,10 +426,12 @@ impl Manager {
         h.set(self.ipvs_generation, want.clone());
         let before = self.ipvs_sent.take().unwrap_or_default();
         for r in &self.running {
-            if r.svc.mode != crate::service::Mode::Ipvs || self.director.is_announced(r.svc.vip) {
+            if r.svc.mode != crate::daemon::service::Mode::Ipvs
+                || self.director.is_announced(r.svc.vip)
+            {
                 continue;
             }
-            let key = crate::cli_ipvs::desired(&r.svc, |_, s| s.weight).map(|d| d.service.key);
+            let key = ipvs::desired(&r.svc, |_, s| s.weight).map(|d| d.service.key);
             let find = |t: &[anycastd::ipvs::reconcile::Desired]| {
                 t.iter().find(|d| Some(d.service.key) == key).cloned()
             };
@@ -434,13 +444,13 @@ impl Manager {
 
     /// The IPVS loop's findings: a service counts as programmed only when
     /// the kernel holds it exactly as desired.
-    fn on_ipvs_report(&mut self, report: &crate::ipvs_run::Report) {
+    fn on_ipvs_report(&mut self, report: &crate::daemon::ipvs::Report) {
         let keys: Vec<(String, Option<anycastd::ipvs::ServiceKey>)> = self
             .running
             .iter()
-            .filter(|r| r.svc.mode == crate::service::Mode::Ipvs)
+            .filter(|r| r.svc.mode == crate::daemon::service::Mode::Ipvs)
             .map(|r| {
-                let key = crate::cli_ipvs::desired(&r.svc, |_, s| s.weight).map(|d| d.service.key);
+                let key = ipvs::desired(&r.svc, |_, s| s.weight).map(|d| d.service.key);
                 (r.svc.name.clone(), key)
             })
             .collect();
@@ -484,15 +494,15 @@ impl Manager {
             .set(i64::from(programmed));
         let Some((stats, dests)) = table else { return };
         if let Some(st) = stats {
-            crate::metrics::catch_up(&m.ipvs_connections.get_or_create(&svc), st.conns);
+            crate::daemon::metrics::catch_up(&m.ipvs_connections.get_or_create(&svc), st.conns);
             for (dir, p, b) in [
                 ("in", st.in_packets, st.in_bytes),
                 ("out", st.out_packets, st.out_bytes),
             ] {
                 let mut l = svc.clone();
                 l.push(("direction", dir.to_string()));
-                crate::metrics::catch_up(&m.ipvs_packets.get_or_create(&l), p);
-                crate::metrics::catch_up(&m.ipvs_bytes.get_or_create(&l), b);
+                crate::daemon::metrics::catch_up(&m.ipvs_packets.get_or_create(&l), p);
+                crate::daemon::metrics::catch_up(&m.ipvs_bytes.get_or_create(&l), b);
             }
         }
         for d in dests {
@@ -982,13 +992,13 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
     let socket = cfg.control_socket.clone();
     let control_speaker = tx.clone();
     let control = tokio::spawn(async move {
-        crate::control::serve(&socket, control_speaker, ctl_tx, default_area).await
+        control::serve(&socket, control_speaker, ctl_tx, default_area).await
     });
     let metrics = Arc::new(Metrics::new());
     let metrics_task = cfg.metrics_listen.map(|addr| {
         let (m, s) = (metrics.clone(), tx.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(addr, m, s).await {
+            if let Err(e) = crate::daemon::metrics::serve(addr, m, s).await {
                 tracing::error!("{e:#}");
             }
         })
@@ -1013,12 +1023,12 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         ipvs_sent: None,
         ipvs_generation: 0,
         fingerprints: BTreeMap::new(),
-        vrrp: crate::vrrp_run::Handle::default(),
+        vrrp: crate::daemon::vrrp::Handle::default(),
     };
     mgr.prepare_ipvs(&cfg.services, &[], &cfg.vrrp).await;
     mgr.apply(&cfg.services, None);
     mgr.sync_ipvs();
-    let (vrrp, mut vrrp_rx) = crate::vrrp_run::spawn(&cfg.vrrp, mgr.ctx.clone());
+    let (vrrp, mut vrrp_rx) = crate::daemon::vrrp::spawn(&cfg.vrrp, mgr.ctx.clone());
     mgr.vrrp = vrrp;
     // Tracked services count as down until the director announces them.
     mgr.tell_vrrp_services();
@@ -1046,7 +1056,7 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
     tracing::info!("anycastd running");
     // The start-up code (arguments, config, TLS, metrics and interface
     // set-up) does not run again: its pages need not stay resident.
-    match crate::memory::release_file_pages() {
+    match crate::daemon::memory::release_file_pages() {
         Ok(kib) => tracing::debug!("released {kib} KiB of start-up program pages"),
         Err(e) => tracing::debug!("releasing start-up program pages: {e}"),
     }

@@ -1,5 +1,5 @@
 //! `anycastd show ...` and `anycastd vip ...`: control-socket clients that
-//! print vtysh-like tables (or JSON), and the JSON shapes the daemon sends.
+//! print vtysh-like tables (or JSON).
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -7,11 +7,9 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::Subcommand;
-use ospf::instance::{InterfaceInfo, NeighborInfo};
-use ospf::lsa::LsaHeader;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::control::{request, request_stream, Request};
+use crate::protocol::{request, request_stream, Request};
 
 #[derive(Subcommand)]
 pub enum ShowCommand {
@@ -63,63 +61,6 @@ pub enum VipCommand {
     },
 }
 
-pub fn neighbor_json(n: &NeighborInfo) -> Value {
-    json!({
-        "router_id": n.router_id.to_string(),
-        "address": n.addr.to_string(),
-        "interface": n.iface_name,
-        "priority": n.priority,
-        "state": state_with_role(n),
-        "dr": n.dr.to_string(),
-        "bdr": n.bdr.to_string(),
-        "dead_ms": u64::try_from(n.dead_in.as_millis()).unwrap_or(u64::MAX),
-        "retransmit_list": n.retransmit_len,
-        "request_list": n.request_len,
-        "summary_list": n.summary_len,
-    })
-}
-
-/// `Full/DR` as vtysh prints it: the neighbour's state, then its role on
-/// the network as its Hellos declare it (point-to-point neighbours have none).
-fn state_with_role(n: &NeighborInfo) -> String {
-    let role = if n.dr == n.addr {
-        "DR"
-    } else if n.bdr == n.addr {
-        "Backup"
-    } else if n.dr.is_unspecified() && n.bdr.is_unspecified() {
-        return n.state.to_string();
-    } else {
-        "DROther"
-    };
-    format!("{}/{role}", n.state)
-}
-
-pub fn interface_json(i: &InterfaceInfo) -> Value {
-    json!({
-        "name": i.name,
-        "address": i.addr.to_string(),
-        "area": i.area.to_string(),
-        "state": i.state.to_string(),
-        "dr": i.dr.to_string(),
-        "bdr": i.bdr.to_string(),
-        "neighbors": i.neighbors,
-        "adjacent": i.adjacencies,
-    })
-}
-
-pub fn lsa_json(area: Ipv4Addr, h: &LsaHeader) -> Value {
-    json!({
-        "area": area.to_string(),
-        "type": u8::from(h.lsa_type),
-        "link_state_id": h.link_state_id.to_string(),
-        "advertising_router": h.advertising_router.to_string(),
-        "age": h.age,
-        "sequence": format!("{:08x}", h.seq as u32),
-        "checksum": format!("{:04x}", h.checksum),
-        "length": h.length,
-    })
-}
-
 fn s(v: &Value, k: &str) -> String {
     match v.get(k) {
         Some(Value::String(s)) => s.clone(),
@@ -136,10 +77,10 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
         return show_database(socket, as_json);
     }
     if let ShowCommand::Services = what {
-        return crate::operate::services(socket, as_json);
+        return crate::cli::operate::services(socket, as_json);
     }
     if let ShowCommand::Vrrp = what {
-        return crate::operate::vrrp(socket, as_json);
+        return crate::cli::operate::vrrp(socket, as_json);
     }
     let (req, what) = match what {
         ShowCommand::Ospf {
@@ -372,6 +313,8 @@ pub fn vip(socket: &Path, action: VipCommand) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
