@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-cargo build --release --quiet
-exec ./target/release/anycastd lab demo "${1:-topologies/anycast-frr.toml}"
+cargo build --release --quiet --workspace
+exec ./target/release/anycastd-lab demo "${1:-topologies/anycast-frr.toml}"

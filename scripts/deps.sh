@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(frr bird2 iproute2 procps tcpdump)
 # VRRP interop (tests/vrrp_keepalived.rs): keepalived as the peer.
 PACKAGES+=(keepalived)
-# The IPVS VM (`anycastd lab vm`, tests/vm.rs): this machine's kernel may
+# The IPVS VM (`anycastd-lab vm`, tests/vm.rs): this machine's kernel may
 # lack IPVS, so tests boot Debian's kernel under qemu (TCG) with an
 # initramfs of busybox-static; xz unpacks the kernel for a direct (PVH)
 # boot; ipvsadm runs inside from the host's root.

@@ -1,9 +1,7 @@
 //! anycastd: health-checked anycast and IPVS directors with an embedded
 //! OSPFv2 speaker.
 
-mod bench_checks;
 mod cli;
-mod cli_lab;
 mod config;
 mod daemon;
 mod health;
@@ -114,11 +112,6 @@ enum Command {
         #[command(subcommand)]
         action: RealserverAction,
     },
-    /// Network-namespace lab topologies (FRR/BIRD routers, directors, servers, clients).
-    Lab {
-        #[command(subcommand)]
-        command: cli_lab::LabCommand,
-    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -162,7 +155,6 @@ fn main() {
         Command::Reload { socket } => cli::operate::reload(&socket),
         Command::Show { what, json, socket } => cli::show::show(&socket, what, json),
         Command::Vip { action, socket } => cli::show::vip(&socket, action),
-        Command::Lab { command } => cli_lab::run(command),
         Command::Ipvs { command } => cli::ipvs::run(command),
         Command::Realserver { action } => match action {
             RealserverAction::Setup { vips } => {

@@ -18,7 +18,7 @@
 //! missing prerequisite fails the test with what is missing.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -42,11 +42,7 @@ fn up() -> Lab {
         .join("topologies")
         .join(FILE);
     let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let opts = LabOptions {
-        name: None,
-        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
-        capture: None,
-    };
+    let opts = LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"));
     Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {FILE}: {e}"))
 }
 
@@ -55,6 +51,18 @@ fn anycastd(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run anycastd")
+}
+
+/// The lab's command line, `anycastd-lab`, built beside `anycastd`.
+fn anycastd_lab(args: &[&str]) -> std::process::Output {
+    Command::new(
+        LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"))
+            .helper
+            .expect("anycastd-lab path"),
+    )
+    .args(args)
+    .output()
+    .expect("run anycastd-lab")
 }
 
 /// A director's address on the LAN: the router's nexthop towards it.
@@ -696,7 +704,7 @@ fn anycast_frr() {
     );
 }
 
-/// The README's main command (`anycastd lab demo` on this topology) shows
+/// The README's main command (`anycastd-lab demo` on this topology) shows
 /// the spread, a health failure's timeline in causal order and a drain.
 #[test]
 fn demo_shows_spread_timeline_and_drain() {
@@ -704,7 +712,7 @@ fn demo_shows_spread_timeline_and_drain() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("topologies")
         .join(FILE);
-    let out = anycastd(&["lab", "demo", file.to_str().expect("path")]);
+    let out = anycastd_lab(&["demo", file.to_str().expect("path")]);
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
     assert!(

@@ -78,11 +78,7 @@ fn scenario_here() {
     let t0 = Instant::now();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/dr-ipvs.toml");
     let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let opts = LabOptions {
-        name: None,
-        helper: Some(env!("CARGO_BIN_EXE_anycastd").into()),
-        capture: None,
-    };
+    let opts = LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"));
     let mut lab = Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up: {e}"));
     let cast = Cast::of(&lab).expect("cast");
     let vip = cast.vip;

@@ -19,11 +19,7 @@ fn topology(file: &str) -> Topology {
 }
 
 fn options() -> LabOptions {
-    LabOptions {
-        name: None,
-        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
-        capture: None,
-    }
+    LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"))
 }
 
 fn up(file: &str) -> Lab {
@@ -173,18 +169,25 @@ fn panic_tears_the_lab_down() {
     footprint.assert_gone();
 }
 
-fn anycastd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_anycastd"))
+/// The lab's command line, `anycastd-lab`, built beside `anycastd`.
+fn anycastd_lab(args: &[&str]) -> std::process::Output {
+    Command::new(lab_binary())
         .args(args)
         .output()
-        .expect("run anycastd")
+        .expect("run anycastd-lab")
+}
+
+fn lab_binary() -> PathBuf {
+    LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"))
+        .helper
+        .expect("anycastd-lab path")
 }
 
 #[test]
 fn cli_up_status_exec_down() {
     let name = format!("cli{}", std::process::id());
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/classic-bird.toml");
-    let out = anycastd(&["lab", "up", file.to_str().expect("path"), "--name", &name]);
+    let out = anycastd_lab(&["up", file.to_str().expect("path"), "--name", &name]);
     let guard = scopeguard(&name);
     assert!(
         out.status.success(),
@@ -198,7 +201,7 @@ fn cli_up_status_exec_down() {
         .unwrap_or_else(|e| panic!("{e}"));
     let footprint = Footprint::of(&lab);
 
-    let out = anycastd(&["lab", "status", &name]);
+    let out = anycastd_lab(&["status", &name]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -215,16 +218,14 @@ fn cli_up_status_exec_down() {
         "status shows two Full neighbours:\n{text}"
     );
 
-    let out = anycastd(&[
-        "lab", "exec", &name, "d1", "--", "ip", "-br", "addr", "show", "lo",
-    ]);
+    let out = anycastd_lab(&["exec", &name, "d1", "--", "ip", "-br", "addr", "show", "lo"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("192.0.2.10/32"),
         "exec in d1: {text}"
     );
 
-    let out = anycastd(&["lab", "down", &name]);
+    let out = anycastd_lab(&["down", &name]);
     assert!(
         out.status.success(),
         "down: {}",
@@ -232,7 +233,7 @@ fn cli_up_status_exec_down() {
     );
     footprint.assert_gone();
     drop(guard);
-    let out = anycastd(&["lab", "down", &name]);
+    let out = anycastd_lab(&["down", &name]);
     assert!(!out.status.success(), "down of a lab that is not up fails");
 }
 
@@ -258,7 +259,7 @@ fn cli_rejects_a_bad_topology_with_file_and_line() {
          [[link]]\na = { node = \"r\", addr = \"198.18.0.1/31\" }\nb = { node = \"x\", addr = \"198.18.0.0/31\" }\n",
     )
     .expect("write");
-    let out = anycastd(&["lab", "up", file.to_str().expect("path")]);
+    let out = anycastd_lab(&["up", file.to_str().expect("path")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -273,8 +274,8 @@ fn cli_rejects_a_bad_topology_with_file_and_line() {
 fn interrupted_demo_cleans_up() {
     use std::io::{BufRead, BufReader};
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/classic-frr.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_anycastd"))
-        .args(["lab", "demo", file.to_str().expect("path")])
+    let mut child = Command::new(lab_binary())
+        .args(["demo", file.to_str().expect("path")])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn demo");

@@ -27,11 +27,7 @@ fn up_text(file: &str, edit: impl Fn(String) -> String) -> Lab {
     let text = std::fs::read_to_string(&path).expect("topology");
     let topo =
         Topology::parse(&path.display().to_string(), &edit(text)).unwrap_or_else(|e| panic!("{e}"));
-    let opts = LabOptions {
-        name: None,
-        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
-        capture: None,
-    };
+    let opts = LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"));
     Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {file}: {e}"))
 }
 
@@ -239,9 +235,8 @@ fn up_capturing(file: &str, capture: &Path) -> Lab {
         .join(file);
     let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let opts = LabOptions {
-        name: None,
-        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
         capture: Some(capture.to_path_buf()),
+        ..LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"))
     };
     Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {file}: {e}"))
 }

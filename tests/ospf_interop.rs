@@ -3,7 +3,7 @@
 //!
 //! Needs root, FRR and BIRD (the README's test command installs them).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,11 +15,7 @@ fn up(file: &str) -> Lab {
         .join("topologies")
         .join(file);
     let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let opts = LabOptions {
-        name: None,
-        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
-        capture: None,
-    };
+    let opts = LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"));
     Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {file}: {e}"))
 }
 

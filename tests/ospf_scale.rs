@@ -10,7 +10,7 @@
 //! missing prerequisite fails the test with the reason.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,11 +29,7 @@ fn load(routes: u32, router: Implementation) -> (Lab, DbLoad) {
     for n in topo.nodes.iter_mut().filter(|n| n.name == "r1") {
         n.implementation = Some(router);
     }
-    let opts = LabOptions {
-        name: None,
-        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
-        capture: None,
-    };
+    let opts = LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"));
     scenario::db_load(topo, opts, Duration::from_secs(90))
         .unwrap_or_else(|e| panic!("{routes} routes: {e}"))
 }

@@ -27,7 +27,7 @@
 //! missing prerequisite fails the test with what is missing.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -53,11 +53,7 @@ fn up() -> Lab {
         .join("topologies")
         .join(FILE);
     let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let opts = LabOptions {
-        name: None,
-        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_anycastd"))),
-        capture: None,
-    };
+    let opts = LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"));
     Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {FILE}: {e}"))
 }
 
@@ -476,11 +472,15 @@ fn vrrp_keepalived() {
         "election: anycastd 150 vs keepalived 100: anycastd master {:.0} ms after lab up",
         ms(took)
     );
-    // `anycastd lab status` shows both nodes' VRRP state.
-    let out = Command::new(env!("CARGO_BIN_EXE_anycastd"))
-        .args(["lab", "status", &lab.name])
-        .output()
-        .expect("lab status");
+    // `anycastd-lab status` shows both nodes' VRRP state.
+    let out = Command::new(
+        LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"))
+            .helper
+            .expect("anycastd-lab path"),
+    )
+    .args(["status", &lab.name])
+    .output()
+    .expect("lab status");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("vrrp d1: Master (priority 150), holds 192.0.2.10")

@@ -37,7 +37,7 @@ pub enum LabError {
     Topology(#[from] TopologyError),
     #[error("missing prerequisite: {0}")]
     Missing(String),
-    #[error("lab {0} is already up (take it down with `anycastd lab down {0}`)")]
+    #[error("lab {0} is already up (take it down with `anycastd-lab down {0}`)")]
     Exists(String),
     #[error("lab {0} is not up")]
     NotUp(String),
@@ -90,7 +90,9 @@ pub struct LabOptions {
     /// Lab name; namespaces are called `NAME.NODE`. Defaults to the
     /// topology's name.
     pub name: Option<String>,
-    /// The `anycastd` binary, run as `anycastd lab serve-http` on nodes
+    /// The `anycastd` binary, run on anycastd director nodes.
+    pub anycastd: Option<PathBuf>,
+    /// The `anycastd-lab` binary, run as `anycastd-lab serve-http` on nodes
     /// with an HTTP server.
     pub helper: Option<PathBuf>,
     /// Capture OSPF (IP protocol 89) on every OSPF interface into
@@ -180,6 +182,7 @@ pub struct Lab {
     pub topology: Topology,
     dir: PathBuf,
     helper: Option<PathBuf>,
+    anycastd: Option<PathBuf>,
     children: Vec<Child>,
     detached: bool,
     /// When the routing daemons were started.
@@ -234,17 +237,65 @@ fn check_prerequisites(topo: &Topology, opts: &LabOptions) -> Result<(), LabErro
         .iter()
         .any(|n| n.http || n.implementation == Some(Implementation::Anycastd))
     {
-        match &opts.helper {
-            Some(h) if h.exists() => {}
-            Some(h) => return Err(LabError::Missing(format!("helper binary {}", h.display()))),
-            None => {
-                return Err(LabError::Missing(
-                    "the anycastd binary to run HTTP servers (LabOptions::helper)".into(),
-                ))
-            }
+        let need = |path: &Option<PathBuf>, what: &str| match path {
+            Some(p) if p.exists() => Ok(()),
+            Some(p) => Err(LabError::Missing(format!(
+                "{what} at {} (build it: cargo build --workspace)",
+                p.display()
+            ))),
+            None => Err(LabError::Missing(format!("{what} (LabOptions)"))),
+        };
+        if topo.nodes.iter().any(|n| n.http) {
+            need(&opts.helper, "the anycastd-lab binary, to run HTTP servers")?;
+        }
+        if topo
+            .nodes
+            .iter()
+            .any(|n| n.implementation == Some(Implementation::Anycastd))
+        {
+            need(&opts.anycastd, "the anycastd binary")?;
         }
     }
     Ok(())
+}
+
+impl LabOptions {
+    /// Options for a test of the `anycastd` package: the daemon at
+    /// `anycastd` (`env!("CARGO_BIN_EXE_anycastd")`) and `anycastd-lab`
+    /// beside it in the same target directory (`cargo test --workspace`
+    /// builds both).
+    pub fn with_anycastd(anycastd: impl Into<PathBuf>) -> LabOptions {
+        let anycastd: PathBuf = anycastd.into();
+        LabOptions {
+            name: None,
+            helper: Some(anycastd.with_file_name("anycastd-lab")),
+            anycastd: Some(anycastd),
+            capture: None,
+        }
+    }
+
+    /// Options for the `anycastd-lab` command: itself as the helper, and
+    /// the `anycastd` beside it (the same build), else the one on `PATH`.
+    pub fn from_current_exe() -> LabOptions {
+        let helper = std::env::current_exe().ok();
+        let beside = helper
+            .as_ref()
+            .map(|h| h.with_file_name("anycastd"))
+            .filter(|p| p.exists());
+        let on_path = || {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("anycastd"))
+                    .find(|p| p.exists())
+            })
+        };
+        LabOptions {
+            name: None,
+            anycastd: beside.or_else(on_path),
+            helper,
+            capture: None,
+        }
+    }
 }
 
 impl Lab {
@@ -304,6 +355,7 @@ impl Lab {
             topology: topo,
             dir,
             helper: opts.helper.clone(),
+            anycastd: opts.anycastd.clone(),
             children: Vec::new(),
             detached: false,
             routing_started: None,
@@ -312,8 +364,10 @@ impl Lab {
         Ok(lab)
     }
 
-    /// Attaches to a lab brought up earlier (by `anycastd lab up`).
+    /// Attaches to a lab brought up earlier (by `anycastd-lab up`); the
+    /// binaries as [`LabOptions::from_current_exe`] finds them.
     pub fn attach(name: &str) -> Result<Lab, LabError> {
+        let opts = LabOptions::from_current_exe();
         let dir = Path::new(STATE_ROOT).join(name);
         let file = dir.join("topology.toml");
         if !file.exists() {
@@ -324,7 +378,8 @@ impl Lab {
             name: name.to_string(),
             topology,
             dir,
-            helper: std::env::current_exe().ok(),
+            helper: opts.helper,
+            anycastd: opts.anycastd,
             children: Vec::new(),
             detached: true,
             routing_started: None,
@@ -510,7 +565,9 @@ impl Lab {
     /// waits until it accepts connections.
     pub fn start_http(&mut self, node: &str) -> Result<(), LabError> {
         let helper = self.helper.clone().ok_or_else(|| {
-            LabError::Missing("the anycastd binary to run HTTP servers (LabOptions::helper)".into())
+            LabError::Missing(
+                "the anycastd-lab binary to run HTTP servers (LabOptions::helper)".into(),
+            )
         })?;
         let dir = self.node_dir(node);
         std::fs::create_dir_all(&dir).context(|| format!("create {}", dir.display()))?;
@@ -518,7 +575,7 @@ impl Lab {
         let err = log.try_clone().context(|| "http log".into())?;
         let mut cmd = netns::command(&self.ns_path(node), &helper)
             .context(|| format!("{node}: namespace"))?;
-        cmd.args(["lab", "serve-http", "--node", node, "--port", "80"])
+        cmd.args(["serve-http", "--node", node, "--port", "80"])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
@@ -626,10 +683,9 @@ impl Lab {
 
     /// Starts (or restarts, after a kill) the anycastd daemon of a director.
     pub fn start_anycastd(&mut self, node: &str) -> Result<(), LabError> {
-        let helper = self
-            .helper
-            .clone()
-            .ok_or_else(|| LabError::Missing("the anycastd binary (LabOptions::helper)".into()))?;
+        let helper = self.anycastd.clone().ok_or_else(|| {
+            LabError::Missing("the anycastd binary (LabOptions::anycastd)".into())
+        })?;
         let n = self
             .topology
             .node(node)
@@ -649,10 +705,9 @@ impl Lab {
     /// config file as it is now, which may differ from the generated one
     /// (see [`Lab::write_anycastd_config`]). Fails if it still runs.
     pub fn restart_anycastd(&mut self, node: &str) -> Result<(), LabError> {
-        let helper = self
-            .helper
-            .clone()
-            .ok_or_else(|| LabError::Missing("the anycastd binary (LabOptions::helper)".into()))?;
+        let helper = self.anycastd.clone().ok_or_else(|| {
+            LabError::Missing("the anycastd binary (LabOptions::anycastd)".into())
+        })?;
         if self.implementation(node)? != Implementation::Anycastd {
             return Err(LabError::Missing(format!("anycastd on node {node}")));
         }

@@ -1,5 +1,5 @@
 //! Measured scenarios on a running lab: convergence, request spread and
-//! failover. Tests assert on their results; `anycastd lab demo` prints them.
+//! failover. Tests assert on their results; `anycastd-lab demo` prints them.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -326,7 +326,7 @@ pub fn cpu_time(pids: &[i32]) -> Result<Duration, LabError> {
 }
 
 /// A director loading a large database from a router (the scale test and
-/// `anycastd lab bench-db`).
+/// `anycastd-lab bench-db`).
 #[derive(Debug, Clone)]
 pub struct DbLoad {
     pub director: String,

@@ -73,7 +73,7 @@ const SOFTDEP_PROVIDERS: &[(&str, &str)] = &[("crc32c", "crc32c_generic")];
 /// the host's root read-only with a tmpfs overlay, mount the usual
 /// filesystems in it, and switch to it.
 const STAGE1: &str = r#"#!/bin/busybox sh
-# anycastd lab VM, stage 1 (initramfs): modules, host root, switch_root.
+# anycastd-lab VM, stage 1 (initramfs): modules, host root, switch_root.
 /bin/busybox --install -s /bin
 export PATH=/bin
 fail() {
@@ -131,7 +131,7 @@ exec switch_root $R /run/anycastd-vm/busybox sh /run/anycastd-vm/stage2
 /// in busybox from the tmpfs /run, not the host's shell: power-off shuts the
 /// 9p device down while PID 1 still has to exec `sleep`, and an init that
 /// fails to exec and exits panics the kernel.
-const STAGE2: &str = r#"# anycastd lab VM, stage 2: run the command, report, power off.
+const STAGE2: &str = r#"# anycastd-lab VM, stage 2: run the command, report, power off.
 PATH=/run/anycastd-vm:$PATH
 J=/run/anycastd-vm/job
 . "$J/env"
@@ -140,7 +140,7 @@ if cd "$(cat "$J/cwd")"; then
   /bin/sh -c "$(cat "$J/cmd")" < /dev/null > "$J/stdout" 2> "$J/stderr"
   rc=$?
 else
-  echo "anycastd lab vm: cannot enter $(cat "$J/cwd")" > "$J/stderr"
+  echo "anycastd-lab vm: cannot enter $(cat "$J/cwd")" > "$J/stderr"
   rc=125
 fi
 echo "ANYCASTD-VM-EXIT $rc"
@@ -511,7 +511,7 @@ pub fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// The shell command for `anycastd lab vm -- ARGS`: one argument is a
+/// The shell command for `anycastd-lab vm -- ARGS`: one argument is a
 /// shell command line as it is; several are a program and its arguments,
 /// quoted.
 pub fn shell_command(args: &[String]) -> String {

@@ -22,7 +22,7 @@
 //! are refreshed at half MaxAge). Loaded in key order, as answers to our
 //! requests are, the chunks fill up: 46 bytes per AS-external-LSA in all
 //! (`tests/lsdb_memory.rs`, against 198 with boxed entries in a B-tree
-//! sharing packet buffers, 360 before that); in `anycastd lab bench-db`
+//! sharing packet buffers, 360 before that); in `anycastd-lab bench-db`
 //! anonymous memory grows by about 45 bytes per LSA from 20,000 to 50,000
 //! LSAs (1.6 and 2.9 MiB in all, against 4.7 and 10.8 MiB before).
 //! Inserted in random order, chunks split in halves and end up about two

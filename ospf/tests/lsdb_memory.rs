@@ -4,7 +4,7 @@
 //! with full updates), and the heap in use afterwards is compared with the
 //! heap before. Allocations are counted per thread and rounded to glibc
 //! malloc chunks (8 bytes of header, 16-byte granularity, 32 bytes at
-//! least), so the figure tracks what `anycastd lab bench-db` sees as
+//! least), so the figure tracks what `anycastd-lab bench-db` sees as
 //! anonymous memory. Also reported: the peak during the load, since freed
 //! heap in the middle of the arena stays resident.
 

@@ -51,7 +51,7 @@ pub enum IpvsCommand {
     },
     /// Programs SERVICES x SERVERS through anycastd, then the same rules
     /// through `ipvsadm -R`, and prints both times (clears the table
-    /// before each; run it in a throwaway VM: `anycastd lab vm -- ...`).
+    /// before each; run it in a throwaway VM: `anycastd-lab vm -- ...`).
     Bench {
         #[arg(long, default_value_t = 1000)]
         services: u32,

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerates ipvsadm.pcap (the golden capture of tests/ipvs_golden.rs) in
 # the lab VM, from the repository root:
-#   anycastd lab vm -- "sh tests/data/ipvs/capture.sh" | sed -n "/^BEGIN$/,/^END$/p" | sed "1d;\$d" | base64 -d > tests/data/ipvs/ipvsadm.pcap
+#   anycastd-lab vm -- "sh tests/data/ipvs/capture.sh" | sed -n "/^BEGIN$/,/^END$/p" | sed "1d;\$d" | base64 -d > tests/data/ipvs/ipvsadm.pcap
 # What ipvsadm printed goes to stderr (the tests' expected values).
 # Errors are wanted for some commands: no `set -e`.
 ip link add nlmon0 type nlmon

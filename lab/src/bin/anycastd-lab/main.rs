@@ -1,13 +1,36 @@
-//! `anycastd lab ...`: the lab's command line.
+//! `anycastd-lab`: the lab's command line. Topologies up and down, demos,
+//! benchmarks, the IPVS VM, and the lab's own servers. Not installed on
+//! directors: the daemon (`anycastd`) carries none of this.
+
+mod bench_checks;
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
+use clap::{Parser, Subcommand};
 use lab::{Lab, LabOptions, Topology};
 
+#[derive(Parser)]
+#[command(
+    name = "anycastd-lab",
+    version,
+    about = "Network-namespace labs for anycastd: topologies, demos, benchmarks, the IPVS VM"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.command) {
+        eprintln!("anycastd-lab: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 #[derive(Subcommand)]
-pub enum LabCommand {
+enum LabCommand {
     /// Build a topology file and leave it running.
     Up {
         file: PathBuf,
@@ -106,12 +129,12 @@ pub enum LabCommand {
 fn options(name: Option<String>, capture: Option<PathBuf>) -> Result<LabOptions> {
     Ok(LabOptions {
         name,
-        helper: Some(std::env::current_exe().context("locate the anycastd binary")?),
         capture,
+        ..LabOptions::from_current_exe()
     })
 }
 
-pub fn run(cmd: LabCommand) -> Result<()> {
+fn run(cmd: LabCommand) -> Result<()> {
     match cmd {
         LabCommand::Up {
             file,
@@ -126,7 +149,7 @@ pub fn run(cmd: LabCommand) -> Result<()> {
                 lab.namespaces().len()
             );
             println!(
-                "status: anycastd lab status {0}; teardown: anycastd lab down {0}",
+                "status: anycastd-lab status {0}; teardown: anycastd-lab down {0}",
                 lab.name
             );
             lab.detach();
@@ -210,7 +233,7 @@ pub fn run(cmd: LabCommand) -> Result<()> {
             let out = lab::vm::Vm::run(&lab::vm::shell_command(&command), &opts)?;
             if let Some(p) = out.prepared_in {
                 eprintln!(
-                    "anycastd lab vm: prepared the kernel and initramfs in {:.1} s (cached in {})",
+                    "anycastd-lab vm: prepared the kernel and initramfs in {:.1} s (cached in {})",
                     p.as_secs_f64(),
                     lab::vm::cache_dir().display()
                 );

@@ -1,4 +1,4 @@
-//! `anycastd lab bench-checks`: the health-check engine under load.
+//! `anycastd-lab bench-checks`: the health-check engine under load.
 //!
 //! In a namespace of its own (a two-node lab), listeners on 127.0.0.0/8
 //! (TCP ports that accept and close, HTTP servers answering 200) and an
@@ -42,7 +42,7 @@ const HTTP_BASE: u16 = 28000;
 
 /// The listeners: `tcp` ports from 127.0.0.1:20000 that accept and close,
 /// `http` ports from 127.0.0.2:28000 that answer 200 (hidden command
-/// `anycastd lab serve-listeners`, run inside the bench's namespace).
+/// `anycastd-lab serve-listeners`, run inside the bench's namespace).
 pub fn serve_listeners(tcp: u16, http: u16) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,7 +101,7 @@ fn config(dir: &Path, tcp: u32, http: u32, interval: Duration, servers: u32) -> 
     let mut c = format!(
         "router_id = \"198.18.0.11\"\ncontrol_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:9274\"\n\
          [ospf]\n[[ospf.interface]]\nname = \"eth0\"\nhello = 1\ndead = 4\n",
-        dir.join("bench.sock").display()
+        lab::anycastd::Anycastd::new(dir).socket().display()
     );
     if servers > 0 {
         let _ = write!(
@@ -215,7 +215,9 @@ fn start_daemon(lab: &Lab, cfg: &str) -> Result<Running> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.toml");
     std::fs::write(&path, cfg)?;
-    let exe = std::env::current_exe().context("current executable")?;
+    let exe = LabOptions::from_current_exe()
+        .anycastd
+        .context("no anycastd binary beside anycastd-lab or on PATH")?;
     let mut cmd = lab.command("d1", &exe.display().to_string())?;
     cmd.arg("run").arg("--config").arg(&path);
     cmd.env("RUST_LOG", "warn");
@@ -232,7 +234,7 @@ pub fn run(tcp: u32, http: u32, interval_ms: u64, window_s: u64) -> Result<()> {
     let lab = Lab::up_unique(topo, LabOptions::default())?;
     let exe = std::env::current_exe().context("current executable")?;
     let mut cmd = lab.command("d1", &exe.display().to_string())?;
-    cmd.args(["lab", "serve-listeners", "--tcp", "100", "--http", "10"]);
+    cmd.args(["serve-listeners", "--tcp", "100", "--http", "10"]);
     cmd.stdout(std::process::Stdio::piped());
     let mut listeners = Running(cmd.spawn().context("start the listeners")?);
     let mut line = [0u8; 10];
@@ -261,10 +263,7 @@ pub fn run(tcp: u32, http: u32, interval_ms: u64, window_s: u64) -> Result<()> {
     let cpu = u1.cpu.saturating_sub(u0.cpu).as_secs_f64();
     let user = user1.saturating_sub(user0).as_secs_f64();
     let sys = sys1.saturating_sub(sys0).as_secs_f64();
-    let st = crate::protocol::request(
-        &lab.node_dir("d1").join("bench.sock"),
-        &crate::protocol::Request::Status,
-    )?;
+    let st = lab.anycastd("d1").status().context("the daemon's status")?;
     let failing = st
         .get("services")
         .and_then(|s| s.as_array())
