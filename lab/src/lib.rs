@@ -72,6 +72,22 @@ pub struct LsaId {
     pub sequence: u32,
 }
 
+/// A Router-LSA as a daemon shows it (RFC 2328 A.4.2): its sequence
+/// number, LS age and stub links (the VIP /32s of a director).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterLsaView {
+    pub sequence: u32,
+    pub age: u16,
+    pub stubs: Vec<Ipv4Network>,
+}
+
+impl RouterLsaView {
+    /// Whether it has a stub link for `addr`/32.
+    pub fn lists(&self, addr: Ipv4Addr) -> bool {
+        self.stubs.contains(&Ipv4Network::from(addr))
+    }
+}
+
 /// A router's view of one OSPF neighbour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OspfNeighbor {
@@ -843,6 +859,25 @@ impl Lab {
             }
         }
         .context(|| format!("{node}: OSPF database"))
+    }
+
+    /// The Router-LSA of `router_id` in the node's OSPF database (area
+    /// 0.0.0.0 for FRR), if it has one: FRR and BIRD nodes.
+    pub fn ospf_router_lsa(
+        &self,
+        node: &str,
+        router_id: Ipv4Addr,
+    ) -> Result<Option<RouterLsaView>, LabError> {
+        match self.implementation(node)? {
+            Implementation::Frr => self.frr(node).router_lsa(router_id),
+            Implementation::Bird => self.bird(node).router_lsa(router_id),
+            other => {
+                return Err(LabError::Missing(format!(
+                    "a Router-LSA query for {node} ({other:?}: FRR or BIRD only)"
+                )))
+            }
+        }
+        .context(|| format!("{node}: Router-LSA {router_id}"))
     }
 
     /// The number of LSAs in the node's OSPF database, from the daemon's
