@@ -6,6 +6,7 @@
 
 pub mod anycastd;
 pub mod bird;
+pub mod forge;
 pub mod frr;
 pub mod keepalived;
 pub mod net;
