@@ -11,6 +11,7 @@ pub mod frr;
 pub mod keepalived;
 pub mod net;
 pub mod netns;
+pub mod rogue;
 pub mod scenario;
 pub mod topology;
 pub mod traffic;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 pub use ipnetwork::Ipv4Network;
 pub use net::{FibChange, FibEntry, FibWatch, Nexthop};
 pub use nix::sys::signal::Signal;
+pub use rogue::Rogue;
 pub use topology::{Implementation, Role, Topology, TopologyError};
 pub use traffic::{LoadReport, LoadSpec};
 
