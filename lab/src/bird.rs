@@ -5,12 +5,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ipnetwork::Ipv4Network;
+
 use crate::netns;
 use crate::topology::{
     fast_hellos_supported, Implementation, NetworkType, Node, OspfAuth, OspfKey, Role, Topology,
     EXTERNAL_ROUTE_RANGE,
 };
-use crate::{LsaId, OspfNeighbor};
+use crate::{LsaId, OspfNeighbor, RouterLsaView};
 
 const BIRD: &str = "/usr/sbin/bird";
 const BIRDC: &str = "/usr/sbin/birdc";
@@ -243,6 +245,24 @@ impl Bird {
         Ok(parse_lsadb(&self.birdc("show ospf lsadb")?))
     }
 
+    /// The Router-LSA of `router_id`: its sequence number and age from
+    /// `show ospf lsadb router ID`, its stub links from `show ospf state
+    /// all`.
+    pub fn router_lsa(&self, router_id: std::net::Ipv4Addr) -> io::Result<Option<RouterLsaView>> {
+        let rows = self.birdc(&format!("show ospf lsadb router {router_id}"))?;
+        let Some((lsa, age)) = parse_lsadb_ages(&rows)
+            .into_iter()
+            .find(|(l, _)| l.lsa_type == 1 && l.link_state_id == router_id)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RouterLsaView {
+            sequence: lsa.sequence,
+            age,
+            stubs: parse_state_stubnets(&self.birdc("show ospf state all")?, router_id),
+        }))
+    }
+
     /// "Number of LSAs in DB" of `birdc show ospf` (cheap).
     pub fn lsa_count(&self) -> io::Result<usize> {
         let text = self.birdc("show ospf")?;
@@ -255,20 +275,47 @@ impl Bird {
 /// ` 0005  198.19.0.0      198.18.0.1       80000001     3    5394`
 /// (type, LS ID, router, sequence, age, checksum; hex where BIRD prints it).
 pub fn parse_lsadb(text: &str) -> Vec<LsaId> {
+    parse_lsadb_ages(text).into_iter().map(|(l, _)| l).collect()
+}
+
+/// [`parse_lsadb`] with each LSA's LS age.
+pub fn parse_lsadb_ages(text: &str) -> Vec<(LsaId, u16)> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let [t, id, rt, seq, _age, _sum] = f.as_slice() else {
+            let [t, id, rt, seq, age, _sum] = f.as_slice() else {
                 return None;
             };
-            Some(LsaId {
+            let lsa = LsaId {
                 lsa_type: u8::try_from(u16::from_str_radix(t, 16).ok()?).ok()?,
                 link_state_id: id.parse().ok()?,
                 advertising_router: rt.parse().ok()?,
                 sequence: u32::from_str_radix(seq, 16).ok()?,
-            })
+            };
+            Some((lsa, age.parse().ok()?))
         })
         .collect()
+}
+
+/// The `stubnet` lines of router `router_id` in `birdc show ospf state
+/// all`: each vertex's block starts one tab in (`router ID`, `network
+/// PREFIX`), its lines two tabs in (`stubnet PREFIX metric N`).
+pub fn parse_state_stubnets(text: &str, router_id: std::net::Ipv4Addr) -> Vec<Ipv4Network> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let depth = line.chars().take_while(|c| *c == '\t').count();
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match (depth, f.as_slice()) {
+            (1, ["router", id]) => inside = id.parse() == Ok(router_id),
+            (0 | 1, [_, ..]) => inside = false,
+            (2, ["stubnet", prefix, ..]) if inside => {
+                out.extend(prefix.parse::<Ipv4Network>().ok())
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The total of "Number of LSAs in DB" lines of `birdc show ospf`.
@@ -339,10 +386,27 @@ mod tests {
         assert_eq!(db[0].link_state_id.to_string(), "198.19.0.0");
         assert_eq!(db[0].advertising_router.to_string(), "198.18.0.1");
         assert_eq!(db[1].sequence, 0x8000_0002);
+        assert_eq!(parse_lsadb_ages(text)[0].1, 3);
         let show = "BIRD 2.0.12 ready.\nospf1:\nNumber of areas: 1\nNumber of LSAs in DB:\t20002\n\tArea: 0.0.0.0 (0) [BACKBONE]\n";
         assert_eq!(parse_lsa_count(show), Some(20_002));
         assert_eq!(parse_lsa_count("BIRD 2.0.12 ready.\n"), None);
     }
+    #[test]
+    fn parses_birdc_state_stubnets() {
+        // As printed by BIRD 2.0.12 in the lab (trimmed).
+        let text = "BIRD 2.0.12 ready.\n\narea 0.0.0.0\n\n\trouter 198.18.0.1\n\t\tdistance 0\n\
+            \t\tnetwork 198.18.0.0/24 metric 10\n\n\trouter 198.18.0.11\n\t\tdistance 10\n\
+            \t\tnetwork 198.18.0.0/24 metric 10\n\t\tstubnet 192.0.2.10/32 metric 0\n\n\
+            \trouter 198.18.0.12\n\t\tdistance 10\n\t\tnetwork 198.18.0.0/24 metric 10\n\n\
+            \tnetwork 198.18.0.0/24\n\t\tdr 198.18.0.1\n\t\tdistance 10\n\t\trouter 198.18.0.1\n\
+            \t\trouter 198.18.0.11\n";
+        let rid = |s: &str| s.parse().expect("ip");
+        let vip: Ipv4Network = "192.0.2.10/32".parse().expect("prefix");
+        assert_eq!(parse_state_stubnets(text, rid("198.18.0.11")), [vip]);
+        assert!(parse_state_stubnets(text, rid("198.18.0.12")).is_empty());
+        assert!(parse_state_stubnets(text, rid("198.18.0.1")).is_empty());
+    }
+
     const ROUTER: &str = "name = \"t\"\n[[node]]\nname = \"r\"\nrole = \"router\"\n\
         implementation = \"IMPL\"\nexternal_routes = 100\n[[node]]\nname = \"d\"\n\
         role = \"director\"\nimplementation = \"IMPL\"\n[[link]]\n\

@@ -6,10 +6,12 @@
 
 pub mod anycastd;
 pub mod bird;
+pub mod forge;
 pub mod frr;
 pub mod keepalived;
 pub mod net;
 pub mod netns;
+pub mod rogue;
 pub mod scenario;
 pub mod topology;
 pub mod traffic;
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 pub use ipnetwork::Ipv4Network;
 pub use net::{FibChange, FibEntry, FibWatch, Nexthop};
 pub use nix::sys::signal::Signal;
+pub use rogue::Rogue;
 pub use topology::{Implementation, Role, Topology, TopologyError};
 pub use traffic::{LoadReport, LoadSpec};
 
@@ -70,6 +73,22 @@ pub struct LsaId {
     pub link_state_id: Ipv4Addr,
     pub advertising_router: Ipv4Addr,
     pub sequence: u32,
+}
+
+/// A Router-LSA as a daemon shows it (RFC 2328 A.4.2): its sequence
+/// number, LS age and stub links (the VIP /32s of a director).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterLsaView {
+    pub sequence: u32,
+    pub age: u16,
+    pub stubs: Vec<Ipv4Network>,
+}
+
+impl RouterLsaView {
+    /// Whether it has a stub link for `addr`/32.
+    pub fn lists(&self, addr: Ipv4Addr) -> bool {
+        self.stubs.contains(&Ipv4Network::from(addr))
+    }
 }
 
 /// A router's view of one OSPF neighbour.
@@ -898,6 +917,25 @@ impl Lab {
             }
         }
         .context(|| format!("{node}: OSPF database"))
+    }
+
+    /// The Router-LSA of `router_id` in the node's OSPF database (area
+    /// 0.0.0.0 for FRR), if it has one: FRR and BIRD nodes.
+    pub fn ospf_router_lsa(
+        &self,
+        node: &str,
+        router_id: Ipv4Addr,
+    ) -> Result<Option<RouterLsaView>, LabError> {
+        match self.implementation(node)? {
+            Implementation::Frr => self.frr(node).router_lsa(router_id),
+            Implementation::Bird => self.bird(node).router_lsa(router_id),
+            other => {
+                return Err(LabError::Missing(format!(
+                    "a Router-LSA query for {node} ({other:?}: FRR or BIRD only)"
+                )))
+            }
+        }
+        .context(|| format!("{node}: Router-LSA {router_id}"))
     }
 
     /// The number of LSAs in the node's OSPF database, from the daemon's

@@ -83,8 +83,9 @@ pub enum Invalid {
     /// An AS-external or NSSA-LSA too short, not a whole number of 12-byte
     /// metric blocks, or whose first block is not TOS 0.
     External,
-    /// An opaque LSA with an empty body, or a Grace-LSA whose TLVs do not
-    /// fit.
+    /// An opaque LSA with an empty body, or one of a TLV-based opaque type
+    /// (TE, Grace, Router Information, Extended Prefix/Link) whose TLVs do
+    /// not fit its body.
     Opaque,
 }
 
@@ -160,8 +161,11 @@ const RESERVED_SEQUENCE_NUMBER: i32 = i32::MIN;
 const ROUTER_LINK_LEN: usize = 12;
 /// An AS-external or NSSA-LSA metric block (A.4.5).
 const EXTERNAL_BLOCK_LEN: usize = 12;
-/// Opaque type of the Grace-LSA (RFC 3623), a link-local opaque LSA.
-const GRACE_OPAQUE_TYPE: u8 = 3;
+/// Opaque types whose information is a sequence of TLVs: Traffic
+/// Engineering (RFC 3630), Grace (RFC 3623), Router Information (RFC 7770),
+/// Extended Prefix and Extended Link (RFC 7684). Routers parse these; one
+/// whose TLVs run past its end is refused (BIRD refuses such a Grace-LSA).
+const TLV_OPAQUE_TYPES: [u8; 5] = [1, 3, 4, 7, 8];
 
 /// Checks an LSA header alone, as listed in a Database Description packet:
 /// the type, the length against the type's shortest body and alignment,
@@ -219,7 +223,7 @@ pub fn check_lsa(raw: &RawLsa, types: LsaTypes) -> Result<(), Invalid> {
             Some(e_tos) if e_tos & 0x7f == 0 => Ok(()),
             _ => Err(Invalid::External),
         },
-        9 if h.opaque_type() == GRACE_OPAQUE_TYPE => check_tlvs(body),
+        9..=11 if TLV_OPAQUE_TYPES.contains(&h.opaque_type()) => check_tlvs(body),
         _ => Ok(()),
     }
 }
@@ -333,8 +337,9 @@ mod tests {
                 &[255, 0, 0, 0, 0x80, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0],
             ),
             raw(9, "3.0.0.0", "1.1.1.1", &[0, 1, 0, 4, 0, 0, 0, 120]),
-            raw(10, "1.0.0.1", "1.1.1.1", &[1, 2, 3, 4, 5, 6, 7, 8]),
-            raw(11, "7.0.0.1", "1.1.1.1", &[1, 2, 3, 4]),
+            raw(10, "1.0.0.1", "1.1.1.1", &[0, 1, 0, 4, 5, 6, 7, 8]),
+            raw(10, "2.0.0.1", "1.1.1.1", &[1, 2, 3, 4, 5, 6, 7, 8]),
+            raw(11, "9.0.0.1", "1.1.1.1", &[1, 2, 3, 4]),
         ];
         for lsa in &ok {
             assert_eq!(check_lsa(lsa, N), Ok(()), "{:?}", lsa.header());
@@ -413,9 +418,13 @@ mod tests {
                 raw(3, "10.0.0.0", "1.1.1.1", &[255, 0, 0, 0, 4, 0, 0, 10]),
                 Invalid::Summary,
             ),
-            // Grace-LSA whose TLV runs past the end.
+            // Grace-LSA and TE LSA whose TLV runs past the end.
             (
                 raw(9, "3.0.0.0", "1.1.1.1", &[0, 1, 0, 8, 0, 0, 0, 120]),
+                Invalid::Opaque,
+            ),
+            (
+                raw(10, "1.0.0.1", "1.1.1.1", &[0, 1, 0, 40, 0, 0, 0, 1]),
                 Invalid::Opaque,
             ),
             // Types nobody takes here.
@@ -531,8 +540,7 @@ mod tests {
             LsaBody::Opaque(b) => {
                 !b.is_empty()
                     && b.len() % 4 == 0
-                    && (lsa.header.lsa_type.0 != 9
-                        || lsa.header.opaque_type() != GRACE_OPAQUE_TYPE
+                    && (!TLV_OPAQUE_TYPES.contains(&lsa.header.opaque_type())
                         || check_tlvs(b).is_ok())
             }
             LsaBody::Unknown(_) => false,
