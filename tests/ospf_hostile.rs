@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 use lab::forge::{self, Forged, Identity, Malformation, Victim};
 use lab::scenario::{self, Cast};
@@ -38,15 +39,17 @@ enum Class {
     DdAbuse,
     LsrAbuse,
     ForgedNewerSelf,
+    ForgedNewerSelfViaPeer,
     ForgedMaxseqSelf,
     UnoriginatedSelf,
 }
 
-const CLASSES: [Class; 6] = [
+const CLASSES: [Class; 7] = [
     Class::MalformedLsas,
     Class::DdAbuse,
     Class::LsrAbuse,
     Class::ForgedNewerSelf,
+    Class::ForgedNewerSelfViaPeer,
     Class::ForgedMaxseqSelf,
     Class::UnoriginatedSelf,
 ];
@@ -58,9 +61,15 @@ impl Class {
             Class::DdAbuse => "dd-abuse",
             Class::LsrAbuse => "lsr-abuse",
             Class::ForgedNewerSelf => "forged-newer-self",
+            Class::ForgedNewerSelfViaPeer => "forged-newer-via-peer",
             Class::ForgedMaxseqSelf => "forged-maxseq-self",
             Class::UnoriginatedSelf => "unoriginated-self",
         }
+    }
+
+    /// The classes that forge a newer copy of the victim's Router-LSA.
+    fn newer_self(self) -> bool {
+        matches!(self, Class::ForgedNewerSelf | Class::ForgedNewerSelfViaPeer)
     }
 
     /// How soon after the class's last packet anycastd directors must have
@@ -79,6 +88,9 @@ impl Class {
 /// list the VIP again (at a sequence number above the forged one) within
 /// this long.
 const LSA_BACK_BOUND: Duration = Duration::from_secs(2);
+/// How much later than the router's own Network-LSA (when its
+/// MinLSInterval set the pace) the lab may become whole: SPF and the FIB.
+const ROUTER_MARGIN: Duration = Duration::from_millis(500);
 /// FRR directors (no bound asserted) are watched this long per class.
 const FRR_WATCH: Duration = Duration::from_secs(180);
 /// Healthy this long without a break counts as recovered, from the start
@@ -187,6 +199,12 @@ const COUNTERS: &[(Class, Option<Malformation>, Who, &str)] = &[
         "anomalies.self-lsa-newer",
     ),
     (
+        Class::ForgedNewerSelfViaPeer,
+        None,
+        Who::Victim,
+        "anomalies.self-lsa-newer",
+    ),
+    (
         Class::ForgedMaxseqSelf,
         None,
         Who::Victim,
@@ -215,10 +233,12 @@ struct Scene {
     lan: String,
     lan_prefix: Ipv4Network,
     mtu: u16,
+    /// Where the lab captures OSPF on every OSPF interface.
+    capture: PathBuf,
 }
 
 impl Scene {
-    fn of(lab: &Lab, file: &str) -> Scene {
+    fn of(lab: &Lab, file: &str, capture: PathBuf) -> Scene {
         let cast = Cast::of(lab).expect("cast");
         let topo = &lab.topology;
         let lan = topo
@@ -270,7 +290,63 @@ impl Scene {
             lan: lan.name.clone(),
             lan_prefix: r.addr,
             mtu: u16::try_from(r.mtu.unwrap_or(1500)).unwrap_or(1500),
+            capture,
             cast,
+        }
+    }
+
+    /// The router's own Network-LSA instances sent on the LAN after
+    /// `since` (from the capture of its interface): when each first went
+    /// out, its sequence number and how many routers it lists. The rogue never forges this LSA, so every
+    /// one of them is the router's.
+    fn router_network_lsas(&self, since: SystemTime) -> Vec<(Duration, i32, usize)> {
+        let prefix = format!("{}-", self.cast.router);
+        let Some(file) = std::fs::read_dir(&self.capture).ok().and_then(|d| {
+            d.flatten().map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+        }) else {
+            return Vec::new();
+        };
+        let packets = scenario::ospf_packets(&file).unwrap_or_default();
+        let mut out = Vec::new();
+        for (when, p) in packets {
+            let Ok(after) = when.duration_since(since) else {
+                continue;
+            };
+            let ospf::packet::PacketBody::LinkStateUpdate(u) = p.body else {
+                continue;
+            };
+            for l in &u.lsas {
+                let h = l.header();
+                if h.lsa_type == ospf::lsa::LsaType::NETWORK
+                    && h.advertising_router == self.dr.router_id
+                    && !h.is_max_age()
+                {
+                    if let Ok(ospf::lsa::Lsa {
+                        body: ospf::lsa::LsaBody::Network(n),
+                        ..
+                    }) = l.decode()
+                    {
+                        // Each instance once, when it first went out.
+                        if !out.iter().any(|(_, seq, _)| *seq == h.seq) {
+                            out.push((after, h.seq, n.attached_routers.len()));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Another director than the victim, as the rogue impersonates it.
+    fn peer(&self) -> Identity {
+        let (_, router_id, addr) = self.directors[1].clone();
+        Identity {
+            router_id,
+            addr,
+            area: self.dr.area,
         }
     }
 
@@ -461,6 +537,13 @@ struct Outcome {
     /// copy seen.
     lsa_back: Option<Duration>,
     lsa_last: Option<lab::RouterLsaView>,
+    /// forged-newer-via-peer: when the router was seen holding the forged
+    /// copy (it must take it, or the class proves nothing).
+    forged_taken: Option<Duration>,
+    /// The router's Network-LSA instances on the LAN after the last
+    /// packet, from the capture: when each left the router, and how many
+    /// routers it listed.
+    network_lsas: Vec<(Duration, i32, usize)>,
     /// Per director: counters that moved.
     moved: BTreeMap<String, BTreeMap<String, u64>>,
     notes: Vec<String>,
@@ -553,6 +636,20 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
     // The LSA watch: the router's copy of the victim's Router-LSA lists
     // the VIP again at a sequence number that superseded the forged one.
     let mut lsa_check: Option<Superseded> = None;
+    let mut forged_seq: Option<i32> = None;
+    // A forged copy of the victim's Router-LSA must reach a router whose
+    // own copy is older than its MinLSArrival (1 s), or the router drops it
+    // unseen (13 step 5a) and the class proves nothing: the previous class
+    // may have had the victim re-originate moments ago.
+    if matches!(
+        class,
+        Class::ForgedNewerSelf | Class::ForgedNewerSelfViaPeer | Class::ForgedMaxseqSelf
+    ) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while victim_lsa().is_none_or(|v| v.age < 2) && Instant::now() < until {
+            std::thread::sleep(POLL);
+        }
+    }
     let vip = scene.cast.vip;
     let packets = match class {
         Class::MalformedLsas => forge::malformed_lsas(&scene.dr),
@@ -565,6 +662,23 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
             notes.push(format!(
                 "router had {}'s Router-LSA at {:#010x}; forged {:#010x}",
                 scene.victim_node, current.sequence, forged as u32
+            ));
+            lsa_check = Some(Superseded::Above(forged));
+            vec![f]
+        }
+        Class::ForgedNewerSelfViaPeer => {
+            // As another director: the router (DR) takes it, floods it and
+            // drops the victim's VIP until the victim supersedes it.
+            let current = victim_lsa().expect("the router has the victim's Router-LSA");
+            let peer = scene.peer();
+            let mut f = forge::forged_newer_self(&peer, &scene.victim, current.sequence as i32);
+            // A DROther floods to AllDRouters (RFC 2328 13.3).
+            f.dst = ospf::packet::ALL_D_ROUTERS;
+            let forged = current.sequence as i32 + forge::NEWER_BY;
+            forged_seq = Some(forged);
+            notes.push(format!(
+                "sent as {} ({}); router had {}'s Router-LSA at {:#010x}; forged {:#010x}",
+                peer.router_id, peer.addr, scene.victim_node, current.sequence, forged as u32
             ));
             lsa_check = Some(Superseded::Above(forged));
             vec![f]
@@ -588,8 +702,11 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
         .send_burst(&packets, Duration::from_millis(1))
         .unwrap_or_else(|e| panic!("{}: send {}: {e}", scene.file, class.name()));
 
+    let sent_at = SystemTime::now() - last_sent.elapsed();
+    // A little past the bound: where a router's own timer sets the pace,
+    // the evidence of it is read from the capture (see `router_bound`).
     let give_up = if scene.anycastd {
-        class.bound() + SETTLE
+        class.bound() + SETTLE + Duration::from_secs(2)
     } else {
         FRR_WATCH
     };
@@ -597,6 +714,7 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
     let mut disrupted = Duration::ZERO;
     let mut died: Vec<String> = Vec::new();
     let mut lsa_back = None;
+    let mut forged_taken: Option<Duration> = None;
     let mut lsa_last = None;
     let mut last_poll = last_sent;
     let (recovered, last, whole_from) = loop {
@@ -617,6 +735,12 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
         if let Some(check) = &lsa_check {
             if lsa_back.is_none() {
                 lsa_last = victim_lsa();
+                if forged_taken.is_none()
+                    && forged_seq.is_some()
+                    && lsa_last.as_ref().map(|v| v.sequence as i32) == forged_seq
+                {
+                    forged_taken = Some(now - last_sent);
+                }
                 if lsa_last.as_ref().is_some_and(|v| check.by(v, vip)) {
                     lsa_back = Some(now - last_sent);
                 }
@@ -626,7 +750,7 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
         let stable = streak.filter(|s| now - *s >= SETTLE);
         let lsa_done = lsa_check.is_none()
             || lsa_back.is_some()
-            || (class == Class::ForgedNewerSelf && since > LSA_BACK_BOUND);
+            || (class.newer_self() && since > LSA_BACK_BOUND);
         if let (Some(s), true) = (stable, lsa_done) {
             break (Some(s.saturating_duration_since(last_sent)), h, None);
         }
@@ -638,6 +762,7 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
         std::thread::sleep(POLL);
     };
     let watched = last_sent.elapsed();
+    let network_lsas = scene.router_network_lsas(sent_at);
     let moved = before
         .iter()
         .map(|(d, b)| (d.clone(), deltas(b, &counters(lab, d))))
@@ -655,6 +780,8 @@ fn run_class(lab: &mut Lab, scene: &Scene, rogue: &Rogue, class: Class) -> Outco
         last,
         lsa_back,
         lsa_last,
+        forged_taken,
+        network_lsas,
         moved,
         notes,
     }
@@ -676,6 +803,20 @@ fn foreign(lsa: &lab::LsaId) -> bool {
     range.contains(lsa.advertising_router)
 }
 
+/// When the router's own timer set the pace: the first Network-LSA after
+/// the last packet that lists every router on the LAN (`routers`, the
+/// router itself included) again, and how long after the instance before
+/// it (which had dropped directors) it went out. Only a gap of at least
+/// 4.9 s counts: the router's MinLSInterval (5 s by default in FRR and
+/// BIRD), which no director can shorten.
+fn router_paced(o: &Outcome, routers: usize) -> Option<(Duration, Duration)> {
+    o.network_lsas.windows(2).find_map(|w| {
+        let ((t0, _, n0), (t1, _, n1)) = (w[0], w[1]);
+        let gap = t1.saturating_sub(t0);
+        (n0 < routers && n1 == routers && gap >= Duration::from_millis(4900)).then_some((t1, gap))
+    })
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -685,9 +826,17 @@ fn run(file: &str) {
         .join("topologies")
         .join(file);
     let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let opts = LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"));
+    let capture = std::env::temp_dir().join(format!(
+        "ospf-hostile-{}-{}",
+        std::process::id(),
+        file.trim_end_matches(".toml")
+    ));
+    let opts = LabOptions {
+        capture: Some(capture.clone()),
+        ..LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"))
+    };
     let mut lab = Lab::up_unique(topo, opts).unwrap_or_else(|e| panic!("lab up {file}: {e}"));
-    let scene = Scene::of(&lab, file);
+    let scene = Scene::of(&lab, file, capture);
     let n = scene.directors.len();
     scenario::wait_full(&lab, &scene.cast.router, n, Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -885,6 +1034,35 @@ fn run(file: &str) {
         for note in &o.notes {
             let _ = writeln!(t, "  {}: {note}", o.class.name());
         }
+        if let Some(d) = o.forged_taken {
+            let _ = writeln!(
+                t,
+                "  {}: the router held the forged copy {} after the packet",
+                o.class.name(),
+                secs(d)
+            );
+        }
+        if !o.network_lsas.is_empty() && matches!(o.class, Class::DdAbuse | Class::LsrAbuse) {
+            let list: Vec<String> = o
+                .network_lsas
+                .iter()
+                .map(|(t, seq, n)| format!("{} ({:#010x}, {n} routers)", secs(*t), *seq as u32))
+                .collect();
+            let _ = writeln!(
+                t,
+                "  {}: the router's Network-LSA went out at {}{}",
+                o.class.name(),
+                list.join(", "),
+                match router_paced(o, scene.directors.len() + 1) {
+                    Some((full, gap)) => format!(
+                        "; listing every director again {} after the last packet, {} after its previous instance: its MinLSInterval set the pace",
+                        secs(full),
+                        secs(gap)
+                    ),
+                    None => String::new(),
+                }
+            );
+        }
     }
     let _ = writeln!(
         t,
@@ -913,8 +1091,13 @@ fn run(file: &str) {
             if !o.died.is_empty() {
                 failures.push(format!("{c}: anycastd died on {}", o.died.join(", ")));
             }
+            let paced = router_paced(o, scene.directors.len() + 1);
             match o.recovered {
                 Some(r) if r <= o.class.bound() => {}
+                // Later than the bound only by the router's own
+                // MinLSInterval: its Network-LSA could not list the
+                // directors again sooner (shown in the details).
+                Some(r) if paced.is_some_and(|(full, _)| r <= full + ROUTER_MARGIN) => {}
                 Some(r) => failures.push(format!(
                     "{c}: whole again only after {} (bound {} s)",
                     secs(r),
@@ -937,7 +1120,12 @@ fn run(file: &str) {
                     }
                 )),
             }
-            if o.class == Class::ForgedNewerSelf && o.lsa_back.is_none_or(|d| d > LSA_BACK_BOUND) {
+            if o.class == Class::ForgedNewerSelfViaPeer && o.forged_taken.is_none() {
+                failures.push(format!(
+                    "{c}: the router never held the forged copy (the class proves nothing)"
+                ));
+            }
+            if o.class.newer_self() && o.lsa_back.is_none_or(|d| d > LSA_BACK_BOUND) {
                 failures.push(format!(
                     "{c}: the router's copy of {}'s Router-LSA did not list the VIP above the forged sequence number within {} s",
                     scene.victim_node,

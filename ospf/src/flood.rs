@@ -111,7 +111,12 @@ impl Instance {
                 // 13 step 5: no copy, or the received one is newer.
                 None | Some(Ordering::Greater) => {
                     // 5a: MinLSArrival for copies received by flooding.
-                    if let Some((_, true, installed, _)) = db {
+                    // Not for an answer to our own Link State Request: it
+                    // damps flooding, and an answer dropped here would hold
+                    // the exchange in Loading until we ask again, a whole
+                    // RxmtInterval later (a router re-originating its LSAs
+                    // while adjacencies re-form does exactly that).
+                    if let (Some((_, true, installed, _)), false) = (db, on_request_list) {
                         if now.saturating_duration_since(installed) < min_ls_arrival() {
                             self.count("min-ls-arrival");
                             continue;

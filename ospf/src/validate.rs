@@ -61,7 +61,7 @@ pub enum Invalid {
     /// An LS type this area does not take (unknown, type 7 outside an
     /// NSSA, opaque while we do not set the O-bit ...).
     Type,
-    /// The length is below the type's shortest LSA or not a multiple of 4.
+    /// The length is below the LSA header or not a multiple of 4.
     Length,
     /// LS age above MaxAge.
     Age,
@@ -69,9 +69,9 @@ pub enum Invalid {
     Sequence,
     /// The Fletcher checksum does not verify, or is 0.
     Checksum,
-    /// A Router-LSA whose links (with their TOS entries) do not fill the
-    /// body exactly, whose link count disagrees, or with an unknown link
-    /// type.
+    /// A Router-LSA too short for its fixed part, whose links (with their
+    /// TOS entries) do not fill the body exactly, whose link count
+    /// disagrees, or with an unknown link type.
     RouterLinks,
     /// A Router-LSA whose Link State ID is not its Advertising Router.
     RouterId,
@@ -127,7 +127,7 @@ impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Invalid::Type => "LS type not accepted in this area",
-            Invalid::Length => "length too short for its type or not a multiple of 4",
+            Invalid::Length => "length below the LSA header or not a multiple of 4",
             Invalid::Age => "LS age above MaxAge",
             Invalid::Sequence => "reserved LS sequence number 0x80000000",
             Invalid::Checksum => "LS checksum does not verify",
@@ -178,8 +178,21 @@ pub fn check_header(h: &LsaHeader, types: LsaTypes) -> Result<(), Invalid> {
     }
     let len = usize::from(h.length);
     let body = len.checked_sub(LSA_HEADER_LEN).ok_or(Invalid::Length)?;
-    if len % 4 != 0 || body < min_body(h.lsa_type) {
+    if len % 4 != 0 {
         return Err(Invalid::Length);
+    }
+    // Shorter than its type's shortest body: counted as that type's
+    // malformation (a Network-LSA without an attached router, an
+    // AS-external-LSA without its metric block ...).
+    if body < min_body(h.lsa_type) {
+        return Err(match h.lsa_type.0 {
+            1 => Invalid::RouterLinks,
+            2 => Invalid::Network,
+            3 | 4 => Invalid::Summary,
+            5 | 7 => Invalid::External,
+            9..=11 => Invalid::Opaque,
+            _ => Invalid::Length,
+        });
     }
     // AS-external and NSSA-LSAs are a mask and whole 12-byte blocks.
     if matches!(h.lsa_type.0, 5 | 7) && (body - 4) % EXTERNAL_BLOCK_LEN != 0 {
@@ -387,22 +400,26 @@ mod tests {
                 raw(10, "1.0.0.1", "1.1.1.1", &[1, 2, 3, 4, 5]),
                 Invalid::Length,
             ),
-            // Too short for the type.
-            (raw(1, "1.1.1.1", "1.1.1.1", &[]), Invalid::Length),
+            // Too short for the type: that type's malformation.
+            (raw(1, "1.1.1.1", "1.1.1.1", &[]), Invalid::RouterLinks),
             (
                 raw(2, "198.18.0.1", "1.1.1.1", &[255, 255, 255, 0]),
-                Invalid::Length,
+                Invalid::Network,
             ),
             (
                 raw(3, "10.0.0.0", "1.1.1.1", &[255, 0, 0, 0]),
-                Invalid::Length,
+                Invalid::Summary,
             ),
-            (raw(4, "2.2.2.2", "1.1.1.1", &[0, 0, 0, 0]), Invalid::Length),
+            (
+                raw(4, "2.2.2.2", "1.1.1.1", &[0, 0, 0, 0]),
+                Invalid::Summary,
+            ),
             (
                 raw(5, "20.0.0.0", "1.1.1.1", &[255, 0, 0, 0, 0, 0, 0, 20]),
-                Invalid::Length,
+                Invalid::External,
             ),
-            (raw(9, "3.0.0.0", "1.1.1.1", &[]), Invalid::Length),
+            (raw(9, "3.0.0.0", "1.1.1.1", &[]), Invalid::Opaque),
+            (raw(6, "1.0.0.1", "1.1.1.1", &[]), Invalid::Type),
             // External: not whole 12-byte blocks; first block not TOS 0.
             (raw(5, "20.0.0.0", "1.1.1.1", &[0; 20]), Invalid::External),
             (
@@ -493,12 +510,12 @@ mod tests {
         };
         assert_eq!(check_header(&h(1, 24), N), Ok(()));
         assert_eq!(check_header(&h(1, 26), N), Err(Invalid::Length));
-        assert_eq!(check_header(&h(1, 20), N), Err(Invalid::Length));
+        assert_eq!(check_header(&h(1, 20), N), Err(Invalid::RouterLinks));
         assert_eq!(check_header(&h(1, 4), N), Err(Invalid::Length));
         assert_eq!(check_header(&h(5, 36), N), Ok(()));
         assert_eq!(check_header(&h(5, 48), N), Ok(()));
         assert_eq!(check_header(&h(5, 40), N), Err(Invalid::External));
-        assert_eq!(check_header(&h(2, 24), N), Err(Invalid::Length));
+        assert_eq!(check_header(&h(2, 24), N), Err(Invalid::Network));
         assert_eq!(check_header(&h(6, 40), N), Err(Invalid::Type));
     }
 

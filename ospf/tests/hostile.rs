@@ -235,7 +235,7 @@ fn malformed_lsas_are_dropped_alone_counted_and_never_described() {
         ),
         (
             raw_lsa(3, "10.1.0.0", adv, 1, seq, &[255, 255, 0, 0]),
-            "bad-lsa-length",
+            "bad-lsa-summary",
         ),
         (
             raw_lsa(5, "10.2.0.0", adv, 1, seq, &[0; 20]),
@@ -819,4 +819,63 @@ fn forged_ack_of_a_lost_instance_is_repaired_by_the_reoffer() {
     // Re-offered within 10 RxmtIntervals (50 s) of the last offer.
     assert!(took <= secs(51.0), "{took:?}");
     eprintln!("forged ack: the router has the instance {took:?} later");
+}
+
+/// An answer to our own Link State Request is taken even when the same
+/// LSA came by flooding less than MinLSArrival earlier: a router that
+/// re-originates while adjacencies re-form (FRR after a forged Database
+/// Description) would otherwise hold us in Loading until we ask again, a
+/// whole RxmtInterval later.
+#[test]
+fn requested_lsa_is_taken_within_min_ls_arrival_of_a_flooded_copy() {
+    let peer_id = ip("9.9.9.9");
+    let base = Instant::now();
+    let mut a = Instance::new(
+        Config {
+            router_id: ip("10.0.0.1"),
+            ..Config::default()
+        },
+        base,
+        WALL_CLOCK,
+    );
+    a.add_interface(base, p2p_cfg("a0", 1, "198.18.1.0"));
+    let mask = ip("255.255.255.255");
+    let newer = common::external(0, peer_id, mask, INITIAL_SEQUENCE_NUMBER + 1);
+    let older = common::external(0, peer_id, mask, INITIAL_SEQUENCE_NUMBER);
+    let mut peer = common::SlavePeer::new(peer_id, BACKBONE, ip("198.18.1.1"), vec![newer]);
+    peer.hello(base, ip("10.0.0.1"));
+    let mut now = base;
+    let mut flooded = false;
+    let full_at = loop {
+        while let Some(t) = a.poll_transmit() {
+            let is_lsr = matches!(
+                Packet::decode(&t.bytes).expect("decodes").body,
+                PacketBody::LinkStateRequest(_)
+            );
+            if is_lsr && !flooded {
+                // The older instance arrives by flooding just before the
+                // answer to our request.
+                flooded = true;
+                let lsu = peer.packet(PacketBody::LinkStateUpdate(LinkStateUpdate {
+                    lsas: vec![older.clone()],
+                }));
+                a.handle_packet(now, 1, ip("198.18.1.1"), ALL_SPF_ROUTERS, &lsu);
+            }
+            for update in peer.answer(now, &t.bytes, 1400) {
+                peer.queue.push((now + common::LATENCY, update));
+            }
+        }
+        if a.neighbors(now)
+            .first()
+            .is_some_and(|n| n.state == NsmState::Full)
+        {
+            break now - base;
+        }
+        peer.step(&mut a, &mut now, base, secs(30.0));
+    };
+    assert!(flooded, "no request was made");
+    assert!(full_at < secs(1.0), "Full after {full_at:?}");
+    assert_eq!(a.drop_counters().get("min-ls-arrival"), None);
+    let stored = a.lsa(now, BACKBONE, older.header().key()).expect("stored");
+    assert_eq!(stored.header().seq, INITIAL_SEQUENCE_NUMBER + 1);
 }
