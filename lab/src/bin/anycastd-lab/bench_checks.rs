@@ -101,7 +101,7 @@ fn config(dir: &Path, tcp: u32, http: u32, interval: Duration, servers: u32) -> 
     let mut c = format!(
         "router_id = \"198.18.0.11\"\ncontrol_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:9274\"\n\
          [ospf]\n[[ospf.interface]]\nname = \"eth0\"\nhello = 1\ndead = 4\n",
-        lab::anycastd::Anycastd::new(dir).socket().display()
+        lab::anycastd::Anycastd::new(&dir.join("anycastd")).socket().display()
     );
     if servers > 0 {
         let _ = write!(
