@@ -79,7 +79,7 @@ ip addr add 198.18.0.11/24 dev dummy0
 ip link set dummy0 up
 for i in 1 2 3; do
   ip addr add 198.18.1.$i/32 dev dummy0
-  $A lab serve-http --node s$i --port 808$i > /dev/null 2>&1 &
+  "$ANYCASTD_LAB" serve-http --node s$i --port 808$i > /dev/null 2>&1 &
   echo $! > /run/srv$i
 done
 $A run -c tests/data/ipvs/daemon.toml > /run/acd.log 2>&1 &
@@ -137,7 +137,17 @@ fn shared() -> &'static VmOutput {
     let out = OUT.get_or_init(|| {
         let opts = VmOptions {
             timeout: Duration::from_secs(240),
-            env: vec![("ANYCASTD".into(), env!("CARGO_BIN_EXE_anycastd").into())],
+            env: vec![
+                ("ANYCASTD".into(), env!("CARGO_BIN_EXE_anycastd").into()),
+                (
+                    "ANYCASTD_LAB".into(),
+                    lab::LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd"))
+                        .helper
+                        .expect("anycastd-lab path")
+                        .display()
+                        .to_string(),
+                ),
+            ],
             cwd: Some(env!("CARGO_MANIFEST_DIR").into()),
             ..Default::default()
         };

@@ -139,7 +139,14 @@ impl Instance {
                     // someone else sent (13.4): the instance that supersedes
                     // or flushes it is flooded instead, as BIRD does, so a
                     // forged copy goes no further than it was sent.
-                    let flooded_back = !own && self.flood(now, area_id, key, Some((iid, addr)));
+                    let flooded_back = if own {
+                        // What 13.3 (1b) does while flooding: the neighbours
+                        // that were to send us this LSA need not any more.
+                        self.prune_requests(area_id, &hdr);
+                        false
+                    } else {
+                        self.flood(now, area_id, key, Some((iid, addr)))
+                    };
                     // 5e: acknowledge (13.5 table 19).
                     if !flooded_back {
                         self.delayed_ack_unless_backup(now, iid, addr, hdr, false);
@@ -359,6 +366,24 @@ impl Instance {
         let rid = self.config.router_id;
         if let Some(area) = self.areas.get_mut(&area_id) {
             area.lsdb.install(&raw, now, from_flooding, scope, rid);
+        }
+    }
+
+    /// 13.3 (1b) alone: `received` is now in the database, so neighbours in
+    /// Exchange or Loading whose request list holds it at the same or an
+    /// older instance need not send it any more.
+    fn prune_requests(&mut self, area_id: Ipv4Addr, received: &LsaHeader) {
+        let key = received.key();
+        for iface in self.ifaces.values_mut().filter(|i| i.cfg.area == area_id) {
+            for n in iface.neighbors.values_mut() {
+                if matches!(n.state, NsmState::Exchange | NsmState::Loading)
+                    && n.ls_request
+                        .get(&key)
+                        .is_some_and(|req| received.compare_instance(req).is_ge())
+                {
+                    n.ls_request.remove(&key);
+                }
+            }
         }
     }
 
