@@ -21,15 +21,17 @@ use crate::daemon::service::{DrainSpec, Mode};
 use crate::health::{Check, CheckConfig};
 
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/anycastd/anycastd.sock";
+/// Where drains, withdrawals and disabled servers are kept across
+/// restarts and reboots, unless `state_file` says otherwise.
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/anycastd/state.json";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9274";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    // The cause is in the message, not chained again (`{:#}` would print
+    // it twice).
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
         file: String,
@@ -44,6 +46,8 @@ pub enum ConfigError {
 struct ConfigFile {
     router_id: Spanned<Ipv4Addr>,
     control_socket: Option<PathBuf>,
+    /// The maintenance state (drains, withdrawals, disabled servers).
+    state_file: Option<PathBuf>,
     /// `host:port` for Prometheus, or "off".
     metrics_listen: Option<Spanned<String>>,
     /// A directory of `*.toml` files with more `[[service]]` tables,
@@ -359,6 +363,7 @@ struct VipFile {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub control_socket: PathBuf,
+    pub state_file: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
     pub speaker: SpeakerConfig,
     pub services: Vec<Service>,
@@ -367,6 +372,9 @@ pub struct Config {
     /// Valid but risky settings, found when the file was read (key
     /// windows are judged from that moment on).
     pub warnings: Vec<Warning>,
+    /// The files this config was read from, with their text as read
+    /// (`show running-config`).
+    pub sources: Vec<(String, String)>,
 }
 
 /// A setting that works but is probably not what the operator wants.
@@ -434,6 +442,49 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// A TOML or serde error with the key and value it is about: serde says
+/// "invalid IPv4 address syntax" and "duplicate key", this says
+/// "address = \"192.0.2.10/32\": invalid IPv4 address syntax" and
+/// "duplicate key `router_id`".
+fn toml_error(file: &str, text: &str, e: toml::de::Error) -> ConfigError {
+    let span = e.span().unwrap_or(0..0);
+    let message = e.message().to_string();
+    let at = text.get(span.clone()).unwrap_or("").trim();
+    let message = if message.starts_with("duplicate key") && !at.is_empty() {
+        let key: String = at
+            .trim_start_matches('[')
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .collect();
+        format!("duplicate key `{key}`")
+    } else {
+        // The key whose value this is: the last `name =` before it on its
+        // line (plain or in an inline table).
+        let line_start = text
+            .get(..span.start)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let before = text.get(line_start..span.start).unwrap_or("");
+        let key = before
+            .trim_end()
+            .strip_suffix('=')
+            .map(|b| {
+                b.trim_end()
+                    .rsplit(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-')))
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .filter(|k| !k.is_empty());
+        match key {
+            Some(k) if !at.is_empty() && at.len() <= 80 => format!("{k} = {at}: {message}"),
+            Some(k) => format!("{k}: {message}"),
+            None => message,
+        }
+    };
+    invalid(file, text, span, message)
+}
+
 fn invalid(file: &str, text: &str, span: Range<usize>, message: String) -> ConfigError {
     let (line, column) = line_col(text, span.start);
     ConfigError::Invalid {
@@ -447,7 +498,7 @@ fn invalid(file: &str, text: &str, span: Range<usize>, message: String) -> Confi
 fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.display().to_string(),
-        source,
+        error: source,
     })
 }
 
@@ -461,7 +512,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse_with(&path.display().to_string(), &text, Some(base), unix_now())
+        let mut c = Config::parse_with(&path.display().to_string(), &text, Some(base), unix_now())?;
+        c.sources.insert(0, (path.display().to_string(), text));
+        Ok(c)
     }
 
     /// Parses one file; `include` is not followed.
@@ -483,8 +536,7 @@ impl Config {
         now: u64,
     ) -> Result<Config, ConfigError> {
         let err = |span: Range<usize>, message: String| invalid(file, text, span, message);
-        let raw: ConfigFile = toml::from_str(text)
-            .map_err(|e| err(e.span().unwrap_or(0..0), e.message().to_string()))?;
+        let raw: ConfigFile = toml::from_str(text).map_err(|e| toml_error(file, text, e))?;
         let router_id = *raw.router_id.get_ref();
         if router_id.is_unspecified() {
             return Err(err(
@@ -629,6 +681,7 @@ impl Config {
             drain,
         };
         let mut services: Vec<Service> = Vec::new();
+        let mut included: Vec<(String, String)> = Vec::new();
         for s in &raw.service {
             let svc = ctx.service(s.get_ref(), s.span(), &err)?;
             check_unique(&services, &svc, &|m| err(s.span(), m))?;
@@ -639,7 +692,7 @@ impl Config {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .map_err(|source| ConfigError::Io {
                     path: dir.display().to_string(),
-                    source,
+                    error: source,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -648,10 +701,11 @@ impl Config {
             for path in files {
                 let name = path.display().to_string();
                 let text = read(&path)?;
+                included.push((name.clone(), text.clone()));
                 let err =
                     |span: Range<usize>, message: String| invalid(&name, &text, span, message);
-                let inc: IncludeFile = toml::from_str(&text)
-                    .map_err(|e| err(e.span().unwrap_or(0..0), e.message().to_string()))?;
+                let inc: IncludeFile =
+                    toml::from_str(&text).map_err(|e| toml_error(&name, &text, e))?;
                 for s in &inc.service {
                     let svc = ctx.service(s.get_ref(), s.span(), &err)?;
                     check_unique(&services, &svc, &|m| err(s.span(), m))?;
@@ -682,6 +736,9 @@ impl Config {
             control_socket: raw
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            state_file: raw
+                .state_file
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE)),
             metrics_listen,
             speaker: SpeakerConfig {
                 instance,
@@ -691,6 +748,7 @@ impl Config {
             services,
             vrrp,
             warnings,
+            sources: included,
         })
     }
 }
@@ -954,11 +1012,36 @@ impl ServiceContext {
                         "a local service needs at least one [[service.check]]".into(),
                     ));
                 }
+                // A local service is announced for this node: its checks
+                // must reach this node's own listener (the VIP on lo, or a
+                // loopback address), over the loopback device only.
+                for (i, c) in s.check.iter().enumerate() {
+                    if let Some(a) = c.get_ref().address {
+                        if a != IpAddr::V4(s.vip) && !a.is_loopback() {
+                            return Err(fail_at(
+                                c.span(),
+                                format!(
+                                    "check {}: address {a}: a local service's checks probe this \
+                                     node (the VIP {} on lo, or a loopback address); checking \
+                                     another host would announce this node for a service it \
+                                     may not serve (use mode = \"ipvs\" with [[service.server]] \
+                                     for real servers)",
+                                    i + 1,
+                                    s.vip
+                                ),
+                            ));
+                        }
+                    }
+                }
+                let mut local_checks = checks(&s.check, IpAddr::V4(s.vip), s.port)?;
+                for c in &mut local_checks {
+                    c.local_only = true;
+                }
                 let server = Server {
                     address: IpAddr::V4(s.vip),
                     port: s.port,
                     weight: 1,
-                    checks: checks(&s.check, IpAddr::V4(s.vip), s.port)?,
+                    checks: local_checks,
                 };
                 (Mode::Local, vec![server], None)
             }

@@ -38,6 +38,20 @@ enum RealserverAction {
 }
 
 #[derive(Subcommand)]
+enum ServerAction {
+    /// Take SERVER out of the services on VIP.
+    Disable {
+        vip: std::net::Ipv4Addr,
+        server: std::net::IpAddr,
+    },
+    /// Put SERVER back into the services on VIP.
+    Enable {
+        vip: std::net::Ipv4Addr,
+        server: std::net::IpAddr,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the daemon: health checks, and the OSPF speaker advertising
     /// each VIP while its services are healthy.
@@ -49,7 +63,13 @@ enum Command {
         log_format: LogFormat,
     },
     /// Validate a configuration file and print the effective plan.
-    CheckConfig { config: PathBuf },
+    CheckConfig {
+        config: PathBuf,
+        /// Do not check that the OSPF interfaces exist here (checking a
+        /// config for another node).
+        #[arg(long)]
+        no_interface_check: bool,
+    },
     /// Show the running daemon's state.
     Show {
         #[command(subcommand)]
@@ -68,10 +88,10 @@ enum Command {
         socket: PathBuf,
     },
     /// Drain a VIP (or all): raise its cost, withdraw it, wait for its
-    /// traffic to stop.
+    /// traffic to stop. Kept across restarts until undrained. Exits 3 when
+    /// the drain deadline passed with connections left.
     Drain {
-        /// A VIP address or `all`.
-        #[arg(default_value = "all")]
+        /// A VIP address, or `all` for every VIP.
         target: String,
         /// Return once the drain has started.
         #[arg(long)]
@@ -83,14 +103,28 @@ enum Command {
     },
     /// End the drain of a VIP (or all).
     Undrain {
-        #[arg(default_value = "all")]
+        /// A VIP address, or `all` for every VIP.
         target: String,
+        #[arg(long)]
+        json: bool,
         #[arg(long, default_value = config::DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Take a real server out of a VIP's services (weight 0, counted as
+    /// down) or put it back; kept across restarts.
+    Server {
+        #[command(subcommand)]
+        action: ServerAction,
+        #[arg(long, global = true)]
+        json: bool,
+        #[arg(long, global = true, default_value = config::DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
     },
     /// Re-read the configuration file and apply only the difference (a bad
     /// file is rejected and nothing changes). SIGHUP does the same.
     Reload {
+        #[arg(long)]
+        json: bool,
         #[arg(long, default_value = config::DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
     },
@@ -106,6 +140,13 @@ enum Command {
     Ipvs {
         #[command(subcommand)]
         command: cli::ipvs::IpvsCommand,
+    },
+    /// Change the running daemon's log filter (`debug`, `info`,
+    /// `anycastd=debug,ospf=info`: RUST_LOG's syntax) until it stops.
+    LogLevel {
+        filter: String,
+        #[arg(long, default_value = config::DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
     },
     /// The real-server side of direct routing: VIPs on lo, ARP kept quiet.
     Realserver {
@@ -129,18 +170,35 @@ fn main() {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_level.into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours for a terminal only, not escape codes in a journal or file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // Colours for a terminal only, not escape codes in a journal or file;
+    // `anycastd log-level` changes the running daemon's filter.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    macro_rules! install {
+        ($builder:expr) => {{
+            let logs = $builder
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = logs.reload_handle();
+            logs.init();
+            daemon::set_log_filter_handle(Box::new(move |f: &str| {
+                let filter =
+                    tracing_subscriber::EnvFilter::try_new(f).map_err(|e| e.to_string())?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            }));
+        }};
+    }
     match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => install!(tracing_subscriber::fmt()),
+        LogFormat::Json => install!(tracing_subscriber::fmt().json()),
     }
     let result = match cli.command {
         Command::Run { config, .. } => daemon::run(&config),
-        Command::CheckConfig { config } => daemon::check_config(&config),
+        Command::CheckConfig {
+            config,
+            no_interface_check,
+        } => daemon::check_config(&config, !no_interface_check),
         Command::Status { json, socket } => cli::operate::status(&socket, json),
         Command::Drain {
             target,
@@ -149,10 +207,32 @@ fn main() {
             socket,
         } => cli::operate::parse_target(&target)
             .and_then(|t| cli::operate::drain(&socket, t, no_wait, json)),
-        Command::Undrain { target, socket } => {
-            cli::operate::parse_target(&target).and_then(|t| cli::operate::undrain(&socket, t))
-        }
-        Command::Reload { socket } => cli::operate::reload(&socket),
+        Command::Undrain {
+            target,
+            json,
+            socket,
+        } => cli::operate::parse_target(&target)
+            .and_then(|t| cli::operate::undrain(&socket, t, json)),
+        Command::Server {
+            action,
+            json,
+            socket,
+        } => match action {
+            ServerAction::Disable { vip, server } => {
+                cli::operate::server(&socket, vip, server, true, json)
+            }
+            ServerAction::Enable { vip, server } => {
+                cli::operate::server(&socket, vip, server, false, json)
+            }
+        },
+        Command::Reload { json, socket } => cli::operate::reload(&socket, json),
+        Command::LogLevel { filter, socket } => protocol::request(
+            &socket,
+            &protocol::Request::LogLevel {
+                filter: filter.clone(),
+            },
+        )
+        .map(|_| println!("log filter now {filter}")),
         Command::Show { what, json, socket } => cli::show::show(&socket, what, json),
         Command::Vip { action, socket } => cli::show::vip(&socket, action),
         Command::Ipvs { command } => cli::ipvs::run(command),
@@ -169,6 +249,11 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("anycastd: {e:#}");
-        std::process::exit(1);
+        let code = if e.downcast_ref::<cli::operate::DrainIncomplete>().is_some() {
+            cli::operate::DrainIncomplete::EXIT_CODE
+        } else {
+            1
+        };
+        std::process::exit(code);
     }
 }

@@ -29,14 +29,27 @@ use serde_json::{json, Value};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
+    /// `vip advertise`: a VIP of the config (its cost and area from the
+    /// config), or with `force` any VIP.
     Advertise {
         vip: Ipv4Addr,
-        #[serde(default)]
-        cost: u16,
+        cost: Option<u16>,
         area: Option<Ipv4Addr>,
+        #[serde(default)]
+        force: bool,
     },
+    /// `vip withdraw`, kept across restarts until `vip advertise`.
     Withdraw {
         vip: Ipv4Addr,
+        #[serde(default)]
+        force: bool,
+    },
+    /// `server disable|enable VIP SERVER`: a real server out (weight 0,
+    /// counted as down) or back, kept across restarts.
+    Server {
+        vip: Ipv4Addr,
+        server: std::net::IpAddr,
+        disable: bool,
     },
     StubRouter {
         on: bool,
@@ -63,6 +76,12 @@ pub enum Request {
     },
     /// Re-read the configuration file; apply only the difference.
     Reload,
+    /// The configuration files in effect, with their text.
+    ShowRunningConfig,
+    /// A new log filter (RUST_LOG's syntax) until the daemon stops.
+    LogLevel {
+        filter: String,
+    },
 }
 
 pub fn neighbor_json(n: &NeighborInfo) -> Value {
@@ -99,14 +118,66 @@ fn state_with_role(n: &NeighborInfo) -> String {
 pub fn interface_json(i: &InterfaceInfo) -> Value {
     json!({
         "name": i.name,
-        "address": i.addr.to_string(),
+        "address": format!("{}/{}", i.addr, i.prefix_len),
         "area": i.area.to_string(),
+        "network": match i.network {
+            ospf::instance::NetworkType::Broadcast => "broadcast",
+            ospf::instance::NetworkType::PointToPoint => "point-to-point",
+        },
         "state": i.state.to_string(),
         "dr": i.dr.to_string(),
         "bdr": i.bdr.to_string(),
         "neighbors": i.neighbors,
         "adjacent": i.adjacencies,
+        "hello": i.hello_interval,
+        "hello_multiplier": i.hello_multiplier,
+        "dead": i.dead_interval,
+        "retransmit": i.retransmit_interval,
+        "cost": i.cost,
+        "priority": i.priority,
+        "mtu": i.mtu,
+        "auth": i.auth,
+        "send_key_id": i.send_key_id,
     })
+}
+
+/// An LSA's body as `show ospf lsa` shows it: a Router-LSA's links with
+/// their types and metrics, a Network-LSA's routers, summary and external
+/// metrics; other bodies as their length.
+pub fn lsa_body_json(body: &ospf::lsa::LsaBody) -> Value {
+    use ospf::lsa::{LsaBody, RouterLinkType};
+    match body {
+        LsaBody::Router(r) => json!({
+            "flags": format!("{:?}", r.flags),
+            "links": r.links.iter().map(|l| json!({
+                "type": match l.link_type {
+                    RouterLinkType::PointToPoint => "point-to-point",
+                    RouterLinkType::Transit => "transit",
+                    RouterLinkType::Stub => "stub",
+                    RouterLinkType::Virtual => "virtual",
+                },
+                "link_id": l.link_id.to_string(),
+                "link_data": l.link_data.to_string(),
+                "metric": l.metric,
+            })).collect::<Vec<_>>(),
+        }),
+        LsaBody::Network(n) => json!({
+            "network_mask": n.network_mask.to_string(),
+            "attached_routers": n.attached_routers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+        LsaBody::SummaryNetwork(s) | LsaBody::SummaryAsbr(s) => json!({
+            "network_mask": s.network_mask.to_string(),
+            "metric": s.metric,
+        }),
+        LsaBody::AsExternal(e) | LsaBody::Nssa(e) => json!({
+            "network_mask": e.network_mask.to_string(),
+            "metric_type": if e.e_bit { 2 } else { 1 },
+            "metric": e.metric,
+            "forwarding_address": e.forwarding_address.to_string(),
+            "tag": e.external_route_tag,
+        }),
+        LsaBody::Opaque(b) | LsaBody::Unknown(b) => json!({ "length": b.len() }),
+    }
 }
 
 pub fn lsa_json(area: Ipv4Addr, h: &LsaHeader) -> Value {

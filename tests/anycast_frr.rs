@@ -313,10 +313,32 @@ fn anycast_frr() {
     let gw = |d: &str| gateway(&topo, d);
     let all: Vec<Ipv4Addr> = cast.directors.iter().map(|d| gw(d)).collect();
 
-    // The generated configs are what `anycastd check-config` accepts.
+    // The generated configs are what `anycastd check-config` accepts on
+    // their director (where the interfaces exist); an interface the
+    // director lacks is named with its line.
+    let conf0 = lab.anycastd(&cast.directors[0]).config_path();
+    let wrong = conf0.with_file_name("wrong-interface.toml");
+    let text = std::fs::read_to_string(&conf0).expect("config");
+    std::fs::write(&wrong, text.replacen("\"eth0\"", "\"eth9\"", 1)).expect("write");
+    let out = lab
+        .command(&cast.directors[0], env!("CARGO_BIN_EXE_anycastd"))
+        .expect("command")
+        .args(["check-config", wrong.to_str().expect("path")])
+        .output()
+        .expect("run check-config");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ospf interface eth9 does not exist on this node"),
+        "check-config with a missing interface: {err}"
+    );
     for d in &cast.directors {
         let conf = lab.anycastd(d).config_path();
-        let out = anycastd(&["check-config", conf.to_str().expect("path")]);
+        let out = lab
+            .command(d, env!("CARGO_BIN_EXE_anycastd"))
+            .expect("command")
+            .args(["check-config", conf.to_str().expect("path")])
+            .output()
+            .expect("run check-config");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -324,7 +346,7 @@ fn anycast_frr() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            text.contains("service web Local 192.0.2.10:80")
+            text.contains("service web local 192.0.2.10:80")
                 && text.contains(
                     "check http 192.0.2.10:80 every 200 ms, timeout 150 ms, rise 2 fall 3"
                 )
@@ -634,7 +656,23 @@ fn anycast_frr() {
     );
     std::thread::sleep(Duration::from_millis(1000));
     let after = lab.anycastd("d1").status().expect("status");
-    assert_eq!(after["services"], before["services"], "services unchanged");
+    // (Each probe's latency changes; what a reload would change must not.)
+    let stable = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for s in v.as_array_mut().into_iter().flatten() {
+            for srv in s["servers"].as_array_mut().into_iter().flatten() {
+                for p in srv["probes"].as_array_mut().into_iter().flatten() {
+                    p["latency_ms"] = serde_json::Value::Null;
+                }
+            }
+        }
+        v
+    };
+    assert_eq!(
+        stable(&after["services"]),
+        stable(&before["services"]),
+        "services unchanged"
+    );
     assert_eq!(after["vips"], before["vips"], "VIPs unchanged");
     assert!(
         fib.changes().iter().all(|c| c.at < reload_at),
@@ -650,7 +688,11 @@ fn anycast_frr() {
          [[service.check]]\ntype = \"http\"\ninterval_ms = 200\ntimeout_ms = 150\nrise = 2\nfall = 3\n"
     );
     lab.write_anycastd_config("d1", &good).expect("write");
-    let out = anycastd(&["check-config", path.to_str().expect("path")]);
+    let out = anycastd(&[
+        "check-config",
+        "--no-interface-check",
+        path.to_str().expect("path"),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -735,7 +777,7 @@ fn demo_shows_spread_timeline_and_drain() {
             .position(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("no `{needle}` in the demo's output:\n{text}"))
     };
-    let verdict = at("d2: service web: server 192.0.2.10 check 0 down");
+    let verdict = at("d2: service web: server 192.0.2.10 check 1 down");
     let withdrawn = at("d2: VIP 192.0.2.10 withdrawn");
     let lsa = at("d2: Router-LSA without the VIP sent to r1");
     let fib = at("r1: nexthop 198.18.0.12 gone from the FIB");

@@ -83,9 +83,10 @@ fn ready_watchdog_and_stopping_are_notified() {
     std::fs::write(
         &config,
         format!(
-            "router_id = \"198.18.0.11\"\ncontrol_socket = \"{}\"\n\
+            "router_id = \"198.18.0.11\"\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\n\
              [ospf]\n[[ospf.interface]]\nname = \"eth0\"\nhello = 1\ndead = 4\n",
-            socket.display()
+            socket.display(),
+            dir.join("state.json").display()
         ),
     )
     .expect("config");
@@ -168,7 +169,7 @@ fn ready_watchdog_and_stopping_are_notified() {
         logs()
     );
     let warning = format!(
-        "{}:4:1: warning: ospf interface eth0 is on a broadcast network without authentication",
+        "{}:5:1: warning: ospf interface eth0 is on a broadcast network without authentication",
         config.display()
     );
     let warnings = logs().lines().filter(|l| l.contains(&warning)).count();

@@ -440,7 +440,9 @@ fn vrrp_keepalived() {
 
     // The generated config passes check-config and shows the instance.
     let conf = lab.anycastd(ANYCASTD).config_path();
-    let out = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+    let out = lab
+        .command(ANYCASTD, env!("CARGO_BIN_EXE_anycastd"))
+        .expect("command")
         .args(["check-config", conf.to_str().expect("path")])
         .output()
         .expect("check-config");

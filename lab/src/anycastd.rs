@@ -44,6 +44,13 @@ impl Anycastd {
             "control_socket = {}",
             quote(&self.socket().display().to_string())
         );
+        // Each director keeps its maintenance state in its own directory,
+        // never in the host's /var/lib/anycastd.
+        let _ = writeln!(
+            c,
+            "state_file = {}",
+            quote(&self.dir.join("state.json").display().to_string())
+        );
         let _ = writeln!(c, "\n[ospf]");
         for e in topo.interfaces(&node.name) {
             let Some(o) = &e.ospf else { continue };

@@ -226,6 +226,23 @@ pub struct InterfaceInfo {
     pub adjacencies: usize,
     /// Time until the next Hello.
     pub hello_due: Option<Duration>,
+    /// Prefix length of the interface subnet.
+    pub prefix_len: u8,
+    /// HelloInterval (0 with fast hellos), Hellos per second with fast
+    /// hellos, RouterDeadInterval and RxmtInterval, seconds.
+    pub hello_interval: u16,
+    pub hello_multiplier: u8,
+    pub dead_interval: u32,
+    pub retransmit_interval: u16,
+    /// Output cost and router priority.
+    pub cost: u16,
+    pub priority: u8,
+    /// IP MTU announced in Database Description packets.
+    pub mtu: u16,
+    /// Authentication: `null`, `simple` or `cryptographic`, and the Key ID
+    /// used for sending now.
+    pub auth: &'static str,
+    pub send_key_id: Option<u8>,
 }
 
 /// A view of one neighbour (like `show ip ospf neighbor`).
@@ -629,6 +646,24 @@ impl Instance {
                     .filter(|n| n.state == NsmState::Full)
                     .count(),
                 hello_due: i.hello_due.map(|t| t.saturating_duration_since(now)),
+                prefix_len: i.cfg.prefix_len,
+                hello_interval: i.cfg.hello_interval,
+                hello_multiplier: i.cfg.hello_multiplier,
+                dead_interval: i.cfg.dead_interval,
+                retransmit_interval: i.cfg.retransmit_interval,
+                cost: i.cfg.cost,
+                priority: i.cfg.priority,
+                mtu: i.cfg.mtu,
+                auth: match i.cfg.auth.au_type() {
+                    0 => "null",
+                    1 => "simple",
+                    _ => "cryptographic",
+                },
+                send_key_id: i
+                    .cfg
+                    .auth
+                    .send_key(u64::from(self.wall_now(now)))
+                    .map(|k| k.id),
             })
             .collect()
     }

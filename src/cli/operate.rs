@@ -89,6 +89,9 @@ pub fn render_status(v: &Value) -> String {
                 .map_or_else(|| "-".into(), |c| c.to_string()),
             names.join(" ")
         );
+        if let Some(r) = vip.get("reason").and_then(Value::as_str) {
+            let _ = writeln!(out, "{:<16} {r}", "");
+        }
     }
     out
 }
@@ -162,6 +165,39 @@ pub fn render_services(v: &Value) -> String {
                     "",
                     server_col,
                     checks.join(",")
+                );
+            }
+        }
+        for server in servers {
+            for p in server
+                .get("probes")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty)
+            {
+                let latency = p
+                    .get("latency_ms")
+                    .and_then(Value::as_f64)
+                    .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
+                let mut line = format!(
+                    "{:<12} check {} {} {}: {}, last probe {} ({latency})",
+                    "",
+                    p.get("n").and_then(Value::as_u64).unwrap_or(0),
+                    text(server, "address"),
+                    text(p, "target"),
+                    text(p, "state"),
+                    text(p, "last"),
+                );
+                if let Some(e) = p.get("error").and_then(Value::as_str) {
+                    line.push_str(&format!(": {e}"));
+                }
+                let _ = writeln!(out, "{line}");
+            }
+            if server.get("disabled").and_then(Value::as_bool) == Some(true) {
+                let _ = writeln!(
+                    out,
+                    "{:<12} server {} disabled by the operator",
+                    "",
+                    text(server, "address")
                 );
             }
         }
@@ -318,21 +354,91 @@ pub fn drain(socket: &Path, target: Option<Ipv4Addr>, no_wait: bool, json: bool)
             } else {
                 println!("drained after {:.1} s", start.elapsed().as_secs_f64());
             }
+            let left: u64 = rows
+                .iter()
+                .filter_map(|r| r.get("drain_connections_left").and_then(Value::as_u64))
+                .sum();
+            if left > 0 {
+                return Err(DrainIncomplete { left }.into());
+            }
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
 
-pub fn undrain(socket: &Path, target: Option<Ipv4Addr>) -> Result<()> {
+/// A drain that ended at its deadline with connections left: the
+/// command exits with [`DrainIncomplete::EXIT_CODE`], so that
+/// `anycastd drain VIP && systemctl stop nginx` does not cut them.
+#[derive(Debug, thiserror::Error)]
+#[error("the drain deadline passed with {left} connections left")]
+pub struct DrainIncomplete {
+    pub left: u64,
+}
+
+impl DrainIncomplete {
+    pub const EXIT_CODE: i32 = 3;
+}
+
+fn list(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+pub fn undrain(socket: &Path, target: Option<Ipv4Addr>, json: bool) -> Result<()> {
     let v = request(socket, &Request::Undrain { vip: target })?;
-    println!("{v}");
+    if json {
+        println!("{v}");
+    } else {
+        println!("undrained {}", list(&v, "undrained"));
+    }
     Ok(())
 }
 
-pub fn reload(socket: &Path) -> Result<()> {
+pub fn server(
+    socket: &Path,
+    vip: Ipv4Addr,
+    server: std::net::IpAddr,
+    disable: bool,
+    json: bool,
+) -> Result<()> {
+    let v = request(
+        socket,
+        &Request::Server {
+            vip,
+            server,
+            disable,
+        },
+    )?;
+    if json {
+        println!("{v}");
+    } else if disable {
+        println!("server {server} of VIP {vip} disabled (weight 0) until anycastd server enable {vip} {server}");
+    } else {
+        println!("server {server} of VIP {vip} enabled");
+    }
+    Ok(())
+}
+
+pub fn reload(socket: &Path, json: bool) -> Result<()> {
     let v = request(socket, &Request::Reload)?;
-    println!("{v}");
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    println!("reloaded {}", text(&v, "config"));
+    if let Some(notes) = v.get("notes").and_then(Value::as_array) {
+        for n in notes.iter().filter_map(Value::as_str) {
+            println!("  {n}");
+        }
+    }
     Ok(())
 }
 

@@ -24,6 +24,9 @@ pub enum ShowCommand {
     Services,
     /// VRRP instances: state, priority, master, tracking, counters.
     Vrrp,
+    /// The configuration in effect: the files as the daemon last read them
+    /// (at start or by the last reload it applied).
+    RunningConfig,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -44,16 +47,32 @@ pub enum OspfWhat {
 
 #[derive(Subcommand)]
 pub enum VipCommand {
-    /// Advertise a VIP /32 (or change its cost).
+    /// Advertise a VIP of the config again after a `vip withdraw` (its
+    /// cost and area come from the config); with `--force`, any VIP.
     Advertise {
         vip: Ipv4Addr,
-        #[arg(long, default_value_t = 0)]
-        cost: u16,
+        /// A static `[[vip]]`'s cost (default: the configured one), or a
+        /// forced VIP's (default 0).
+        #[arg(long)]
+        cost: Option<u16>,
         #[arg(long)]
         area: Option<Ipv4Addr>,
+        /// Announce a VIP that is in no service and no `[[vip]]`.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
     },
-    /// Stop advertising a VIP (the address stays on lo).
-    Withdraw { vip: Ipv4Addr },
+    /// Stop advertising a VIP until `vip advertise` (kept across restarts;
+    /// the address stays on lo).
+    Withdraw {
+        vip: Ipv4Addr,
+        /// Withdraw a VIP announced with `--force`.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// RFC 6987 stub-router mode on or off.
     StubRouter {
         #[arg(value_parser = ["on", "off"])]
@@ -81,6 +100,23 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
     }
     if let ShowCommand::Vrrp = what {
         return crate::cli::operate::vrrp(socket, as_json);
+    }
+    if let ShowCommand::RunningConfig = what {
+        let v = request(socket, &Request::ShowRunningConfig)?;
+        if as_json {
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            return Ok(());
+        }
+        for f in v
+            .get("files")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            println!("# {}", s(&f, "file"));
+            print!("{}", s(&f, "text"));
+        }
+        return Ok(());
     }
     let (req, what) = match what {
         ShowCommand::Ospf {
@@ -110,7 +146,9 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
             "lsa",
         ),
         ShowCommand::Counters => (Request::ShowCounters, "counters"),
-        ShowCommand::Services | ShowCommand::Vrrp => unreachable!("handled above"),
+        ShowCommand::Services | ShowCommand::Vrrp | ShowCommand::RunningConfig => {
+            unreachable!("handled above")
+        }
     };
     let v = request(socket, &req)?;
     if as_json {
@@ -153,12 +191,30 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
         }
         "interface" => {
             for i in &rows {
+                let hello = if s(i, "hello") == "0" {
+                    format!("{} per second", s(i, "hello_multiplier"))
+                } else {
+                    format!("{} s", s(i, "hello"))
+                };
+                let key = match i.get("send_key_id").and_then(Value::as_u64) {
+                    Some(k) => format!(", sending with key {k}"),
+                    None => String::new(),
+                };
                 println!(
-                    "{} is {}, address {}, area {}\n  DR {}, BDR {}, {} neighbors, {} adjacent",
+                    "{} is {}, address {}, area {}, {} network\n  \
+                     hello {hello}, dead {} s, retransmit {} s, cost {}, priority {}, MTU {}\n  \
+                     authentication {}{key}\n  DR {}, BDR {}, {} neighbors, {} adjacent",
                     s(i, "name"),
                     s(i, "state"),
                     s(i, "address"),
                     s(i, "area"),
+                    s(i, "network"),
+                    s(i, "dead"),
+                    s(i, "retransmit"),
+                    s(i, "cost"),
+                    s(i, "priority"),
+                    s(i, "mtu"),
+                    s(i, "auth"),
                     s(i, "dr"),
                     s(i, "bdr"),
                     s(i, "neighbors"),
@@ -166,20 +222,7 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
                 );
             }
         }
-        "lsa" => {
-            println!(
-                "area {} type {} link-state id {} advertising router {}\n  age {} seq {} checksum {} length {}\n{}",
-                s(&v, "area"),
-                s(&v, "type"),
-                s(&v, "link_state_id"),
-                s(&v, "advertising_router"),
-                s(&v, "age"),
-                s(&v, "sequence"),
-                s(&v, "checksum"),
-                s(&v, "length"),
-                s(&v, "body")
-            );
-        }
+        "lsa" => print!("{}", render_lsa(&v)),
         _ => {
             let dropped = v
                 .get("dropped")
@@ -206,6 +249,66 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One LSA as vtysh's `show ip ospf database router ADV` prints it.
+fn render_lsa(v: &Value) -> String {
+    let mut out = format!(
+        "  LS age: {}\n  LS Type: {}\n  Link State ID: {}\n  Advertising Router: {}\n  \
+         LS Seq Number: {}\n  Checksum: 0x{}\n  Length: {}\n  Area: {}\n",
+        s(v, "age"),
+        match v.get("type").and_then(Value::as_u64) {
+            Some(1) => "router-LSA".to_string(),
+            Some(2) => "network-LSA".to_string(),
+            Some(3) => "summary-LSA".to_string(),
+            Some(4) => "ASBR-summary-LSA".to_string(),
+            Some(5) => "AS-external-LSA".to_string(),
+            Some(7) => "NSSA-LSA".to_string(),
+            Some(t) => format!("type {t}"),
+            None => "-".to_string(),
+        },
+        s(v, "link_state_id"),
+        s(v, "advertising_router"),
+        s(v, "sequence"),
+        s(v, "checksum"),
+        s(v, "length"),
+        s(v, "area"),
+    );
+    let body = v.get("body").cloned().unwrap_or(Value::Null);
+    if let Some(links) = body.get("links").and_then(Value::as_array) {
+        out.push_str(&format!("   Number of Links: {}\n", links.len()));
+        for l in links {
+            let (id, data) = match l.get("type").and_then(Value::as_str) {
+                Some("stub") => ("(Link ID) Net", "(Link Data) Network Mask"),
+                Some("transit") => (
+                    "(Link ID) Designated Router address",
+                    "(Link Data) Router Interface address",
+                ),
+                _ => (
+                    "(Link ID) Neighboring Router ID",
+                    "(Link Data) Router Interface address",
+                ),
+            };
+            out.push_str(&format!(
+                "\n    Link connected to: {}\n     {id}: {}\n     {data}: {}\n      TOS 0 Metric: {}\n",
+                s(l, "type"),
+                s(l, "link_id"),
+                s(l, "link_data"),
+                s(l, "metric"),
+            ));
+        }
+    } else if let Some(obj) = body.as_object() {
+        for (k, val) in obj {
+            out.push_str(&format!(
+                "  {k}: {}\n",
+                match val {
+                    Value::String(x) => x.clone(),
+                    other => other.to_string(),
+                }
+            ));
+        }
+    }
+    out
 }
 
 /// `show ospf database`: the table (or the JSON array) printed row by row
@@ -301,13 +404,40 @@ fn write_json_element(out: &mut impl Write, first: bool, v: &Value) -> Result<()
 }
 
 pub fn vip(socket: &Path, action: VipCommand) -> Result<()> {
-    let req = match action {
-        VipCommand::Advertise { vip, cost, area } => Request::Advertise { vip, cost, area },
-        VipCommand::Withdraw { vip } => Request::Withdraw { vip },
-        VipCommand::StubRouter { state } => Request::StubRouter { on: state == "on" },
+    let (req, json, done) = match action {
+        VipCommand::Advertise {
+            vip,
+            cost,
+            area,
+            force,
+            json,
+        } => (
+            Request::Advertise {
+                vip,
+                cost,
+                area,
+                force,
+            },
+            json,
+            format!("VIP {vip} advertised (anycastd status shows when it is announced)"),
+        ),
+        VipCommand::Withdraw { vip, force, json } => (
+            Request::Withdraw { vip, force },
+            json,
+            format!("VIP {vip} withdrawn until anycastd vip advertise {vip}"),
+        ),
+        VipCommand::StubRouter { state } => (
+            Request::StubRouter { on: state == "on" },
+            false,
+            format!("stub-router {state}"),
+        ),
     };
-    request(socket, &req)?;
-    println!("ok");
+    let v = request(socket, &req)?;
+    if json {
+        println!("{v}");
+    } else {
+        println!("{done}");
+    }
     Ok(())
 }
 

@@ -136,24 +136,51 @@ async fn handle(
         Request::Undrain { vip } => ask_manager(manager, |reply| Control::Undrain { vip, reply })
             .await?
             .map_err(refused)?,
+        Request::ShowRunningConfig => ask_manager(manager, Control::RunningConfig).await?,
+        Request::LogLevel { filter } => {
+            crate::daemon::set_log_filter(&filter).map_err(refused)?;
+            json!({"ok": true, "filter": filter})
+        }
         Request::Reload => ask_manager(manager, Control::Reload)
             .await?
             .map_err(refused)?,
-        Request::Advertise { vip, cost, area } => {
-            let area = area.unwrap_or(default_area);
-            speaker
-                .send(Command::Advertise { area, vip, cost })
-                .await
-                .context("speaker stopped")?;
-            json!({"ok": true})
-        }
-        Request::Withdraw { vip } => {
-            speaker
-                .send(Command::Withdraw { vip })
-                .await
-                .context("speaker stopped")?;
-            json!({"ok": true})
-        }
+        Request::Advertise {
+            vip,
+            cost,
+            area,
+            force,
+        } => ask_manager(manager, |reply| Control::Vip {
+            vip,
+            withdraw: false,
+            cost,
+            area,
+            force,
+            reply,
+        })
+        .await?
+        .map_err(refused)?,
+        Request::Withdraw { vip, force } => ask_manager(manager, |reply| Control::Vip {
+            vip,
+            withdraw: true,
+            cost: None,
+            area: None,
+            force,
+            reply,
+        })
+        .await?
+        .map_err(refused)?,
+        Request::Server {
+            vip,
+            server,
+            disable,
+        } => ask_manager(manager, |reply| Control::Server {
+            vip,
+            server,
+            disable,
+            reply,
+        })
+        .await?
+        .map_err(refused)?,
         Request::StubRouter { on } => {
             speaker
                 .send(Command::StubRouter(on))
@@ -192,11 +219,10 @@ async fn handle(
                 None => anyhow::bail!("no such LSA in area {area}"),
                 Some(raw) => {
                     let mut v = crate::protocol::lsa_json(area, raw.header());
-                    let body = match raw.decode() {
-                        Ok(lsa) => format!("{:#?}", lsa.body),
-                        Err(e) => format!("undecodable: {e}"),
+                    v["body"] = match raw.decode() {
+                        Ok(lsa) => crate::protocol::lsa_body_json(&lsa.body),
+                        Err(e) => json!({ "error": format!("undecodable: {e}") }),
                     };
-                    v["body"] = Value::String(body);
                     v
                 }
             }

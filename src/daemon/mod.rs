@@ -8,13 +8,15 @@
 
 pub mod control;
 pub mod ipvs;
+pub mod lock;
 pub mod memory;
 pub mod metrics;
 pub mod service;
+pub mod state;
 pub mod vip;
 pub mod vrrp;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,10 +50,64 @@ pub enum Control {
         reply: oneshot::Sender<Result<Value, String>>,
     },
     Reload(oneshot::Sender<Result<Value, String>>),
+    RunningConfig(oneshot::Sender<Value>),
+    /// `vip advertise` (`withdraw` false) or `vip withdraw`.
+    Vip {
+        vip: Ipv4Addr,
+        withdraw: bool,
+        cost: Option<u16>,
+        area: Option<Ipv4Addr>,
+        force: bool,
+        reply: oneshot::Sender<Result<Value, String>>,
+    },
+    /// `server disable` or `server enable`.
+    Server {
+        vip: Ipv4Addr,
+        server: std::net::IpAddr,
+        disable: bool,
+        reply: oneshot::Sender<Result<Value, String>>,
+    },
 }
 
-pub fn check_config(path: &Path) -> Result<()> {
+/// The file:line of `name = "IFACE"` in the config's files, for an error
+/// about that interface.
+fn interface_line(c: &Config, iface: &str) -> String {
+    let needle = format!("\"{iface}\"");
+    for (file, text) in &c.sources {
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("name") && line.contains(&needle) {
+                return format!("{file}:{}: ", n + 1);
+            }
+        }
+    }
+    String::new()
+}
+
+/// The interfaces of the config that do not exist on this node (in this
+/// network namespace).
+fn missing_interfaces(c: &Config) -> Vec<String> {
+    c.speaker
+        .interfaces
+        .iter()
+        .filter(|i| nix::net::if_::if_nametoindex(i.name.as_str()).is_err())
+        .map(|i| {
+            format!(
+                "{}ospf interface {} does not exist on this node (check-config --no-interface-check for another node's config)",
+                interface_line(c, &i.name),
+                i.name
+            )
+        })
+        .collect()
+}
+
+pub fn check_config(path: &Path, check_interfaces: bool) -> Result<()> {
     let c = Config::load(path)?;
+    if check_interfaces {
+        let missing = missing_interfaces(&c);
+        if !missing.is_empty() {
+            anyhow::bail!("{}", missing.join("\n"));
+        }
+    }
     let s = &c.speaker;
     println!("router-id {}", s.instance.router_id);
     println!("control socket {}", c.control_socket.display());
@@ -61,10 +117,13 @@ pub fn check_config(path: &Path) -> Result<()> {
     }
     for i in &s.interfaces {
         println!(
-            "ospf interface {} area {} {:?} hello {} dead {} priority {} cost {} auth {}",
+            "ospf interface {} area {} {} hello {} dead {} priority {} cost {} auth {}",
             i.name,
             i.area,
-            i.network,
+            match i.network {
+                ospf::instance::NetworkType::Broadcast => "broadcast",
+                ospf::instance::NetworkType::PointToPoint => "point-to-point",
+            },
             i.hello_interval,
             i.dead_interval,
             i.priority,
@@ -81,12 +140,15 @@ pub fn check_config(path: &Path) -> Result<()> {
     crate::daemon::vrrp::print_plan(&c.vrrp);
     for svc in &c.services {
         println!(
-            "service {} {:?} {}:{} {:?} {} quorum {}/{} hold-down {} ms",
+            "service {} {} {}:{} {} {} quorum {}/{} hold-down {} ms",
             svc.name,
-            svc.mode,
+            match svc.mode {
+                Mode::Local => "local",
+                Mode::Ipvs => "ipvs",
+            },
             svc.vip,
             svc.port.map_or_else(|| "*".into(), |p| p.to_string()),
-            svc.protocol,
+            format!("{:?}", svc.protocol).to_lowercase(),
             match &svc.vrrp {
                 Some(v) => format!("carried by vrrp {v}"),
                 None => format!("area {} cost {}", svc.area, svc.cost),
@@ -97,9 +159,9 @@ pub fn check_config(path: &Path) -> Result<()> {
         );
         if let Some(ipvs) = &svc.ipvs {
             println!(
-                "  ipvs scheduler {} forwarding {:?} persistence {}",
+                "  ipvs scheduler {} forwarding {} persistence {}",
                 ipvs.scheduler,
-                ipvs.forwarding,
+                format!("{:?}", ipvs.forwarding).to_lowercase(),
                 ipvs.persistence
                     .map_or_else(|| "off".into(), |p| format!("{} s", p.as_secs()))
             );
@@ -160,8 +222,33 @@ fn auth_summary(auth: &ospf::auth::AuthConfig) -> String {
     }
 }
 
+/// Sets the running daemon's log filter (`anycastd log-level`).
+pub type LogFilterSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+static LOG_FILTER: std::sync::OnceLock<LogFilterSetter> = std::sync::OnceLock::new();
+
+/// Installs the setter of the log filter (from `main`, which owns the
+/// subscriber).
+pub fn set_log_filter_handle(f: LogFilterSetter) {
+    let _ = LOG_FILTER.set(f);
+}
+
+/// Changes the log filter; an invalid one is refused and nothing changes.
+pub fn set_log_filter(filter: &str) -> Result<(), String> {
+    let set = LOG_FILTER
+        .get()
+        .ok_or_else(|| "logging cannot be changed at run time".to_string())?;
+    set(filter)?;
+    tracing::warn!(%filter, "log filter changed");
+    Ok(())
+}
+
 pub fn run(path: &Path) -> Result<()> {
     let cfg = Config::load(path)?;
+    // Before any packet or file: one daemon per configuration. Held until
+    // the process ends.
+    let lock = lock::InstanceLock::take(&cfg.control_socket)?;
+    tracing::debug!(lock = %lock.path().display(), "one daemon per config");
     // Once, at start: a reload does not repeat them.
     for w in &cfg.warnings {
         tracing::warn!("{}", w.message);
@@ -170,7 +257,9 @@ pub fn run(path: &Path) -> Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    rt.block_on(run_async(path.to_path_buf(), cfg))
+    let r = rt.block_on(run_async(path.to_path_buf(), cfg));
+    drop(lock);
+    r
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -230,6 +319,10 @@ struct Manager {
     fingerprints: BTreeMap<String, String>,
     /// The VRRP instances.
     vrrp: crate::daemon::vrrp::Handle,
+    /// Static `[[vip]]`s the operator withdrew.
+    static_withdrawn: BTreeSet<Ipv4Addr>,
+    /// VIPs in no config announced by the operator with `--force`.
+    forced: BTreeMap<Ipv4Addr, (Ipv4Addr, u16)>,
 }
 
 impl Manager {
@@ -253,9 +346,10 @@ impl Manager {
                     let labels = vec![
                         ("service", svc.name.clone()),
                         ("server", server.address.to_string()),
-                        ("check", ci.to_string()),
+                        ("check", (ci + 1).to_string()),
                         ("type", check.check_type().as_str().to_string()),
                     ];
+                    self.director.describe_check(id, describe_check(check));
                     let handle =
                         health::spawn(id, check.clone(), self.ctx.clone(), self.reports.clone());
                     let m = CheckMetrics::new(&self.metrics, labels);
@@ -318,7 +412,35 @@ impl Manager {
                 self.metrics.check_failures.get_or_create(&l).inc();
             }
             if let (Some(up), Some(e)) = (r.transition, &r.error) {
-                tracing::warn!(check = ?m.labels, up, error = %e, "check changed state");
+                let l = |k: &str| label(&m.labels, k);
+                tracing::warn!(
+                    service = l("service"),
+                    server = l("server"),
+                    check = l("check"),
+                    check_type = l("type"),
+                    up,
+                    error = %e,
+                    "check changed state"
+                );
+            }
+        }
+        // A check that fails from the start never changes state: its
+        // first failure is logged all the same.
+        let first = self
+            .director
+            .note_probe(r.id, r.ok, r.error.as_deref(), r.latency);
+        if first && r.transition.is_none() {
+            if let Some((_, m)) = self.runners.get(&r.id) {
+                let l = |k: &str| label(&m.labels, k);
+                tracing::warn!(
+                    service = l("service"),
+                    server = l("server"),
+                    check = l("check"),
+                    check_type = l("type"),
+                    up = r.up,
+                    error = r.error.as_deref().unwrap_or("failed"),
+                    "check failed"
+                );
             }
         }
         self.director.on_verdict(now, r.id, r.up);
@@ -341,7 +463,23 @@ impl Manager {
                 .map(|s| s.vip)
                 .collect()
         };
-        let (want, had) = (on_lo(services), on_lo(old));
+        let (mut want, had) = (on_lo(services), on_lo(old));
+        // A local service is served here only with its VIP on lo: the
+        // daemon puts it there (and leaves it when the service goes: the
+        // listener may still use it).
+        let local: Vec<Ipv4Addr> = services
+            .iter()
+            .filter(|s| s.mode == Mode::Local && s.vrrp.is_none())
+            .map(|s| s.vip)
+            .collect();
+        for vip in &local {
+            match crate::daemon::vip::add_to_lo(*vip).await {
+                Ok(true) => tracing::info!(%vip, "added to lo"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(%vip, "cannot put the VIP on lo: {e}"),
+            }
+        }
+        want.retain(|v| !local.contains(v));
         // Warned once per service and scheduler, not again on each reload.
         let known = |s: &Service| {
             old.iter().any(|o| {
@@ -386,6 +524,31 @@ impl Manager {
                 Duration::from_secs(10),
                 self.ipvs_reports.clone(),
             ));
+        }
+    }
+
+    /// Whether each local VIP is still on lo: one removed by something
+    /// else is withdrawn (the service is no longer served here), and back
+    /// once the address is.
+    async fn watch_lo(&mut self) {
+        let Ok(on_lo) = crate::daemon::vip::lo_vips().await else {
+            return;
+        };
+        let local: BTreeSet<Ipv4Addr> = self
+            .running
+            .iter()
+            .filter(|r| r.svc.mode == Mode::Local && r.svc.vrrp.is_none())
+            .map(|r| r.svc.vip)
+            .collect();
+        for vip in local {
+            let present = on_lo.contains(&vip);
+            if self.director.set_vip_on_lo(vip, present) {
+                if present {
+                    tracing::info!(%vip, "the VIP is on lo again");
+                } else {
+                    tracing::warn!(%vip, "the VIP is no longer on lo: withdrawn (this node does not serve it)");
+                }
+            }
         }
     }
 
@@ -436,7 +599,8 @@ impl Manager {
                 t.iter().find(|d| Some(d.service.key) == key).cloned()
             };
             if find(&want) != find(&before) {
-                self.director.set_programmed(&r.svc.name, false);
+                self.director
+                    .set_programmed(Instant::now(), &r.svc.name, false);
             }
         }
         self.ipvs_sent = Some(want);
@@ -465,10 +629,17 @@ impl Manager {
             let current = report.generation == self.ipvs_generation;
             if ok && report.error.is_none() {
                 if current {
-                    self.director.set_programmed(&name, true);
+                    self.director.set_programmed(Instant::now(), &name, true);
+                    self.director.set_program_error(&name, None);
                 }
             } else {
-                self.director.set_programmed(&name, false);
+                self.director.set_programmed(Instant::now(), &name, false);
+                self.director.set_program_error(
+                    &name,
+                    Some(report.error.clone().unwrap_or_else(|| {
+                        "the kernel's table differs from the desired one".into()
+                    })),
+                );
             }
             if !fingerprint.is_empty() && self.fingerprints.get(&name) != Some(&fingerprint) {
                 tracing::info!(service = %name, %fingerprint, "ipvs: programmed");
@@ -616,10 +787,14 @@ impl Manager {
             self.connections.insert(vip, count);
             if measurable && count == 0 {
                 self.director
-                    .drain_finished(now, vip, "no connections left");
+                    .drain_finished(now, vip, 0, "no connections left");
             } else if now >= since + spec.deadline {
-                let why = format!("deadline ({} connections left)", count);
-                self.director.drain_finished(now, vip, &why);
+                let why = if measurable {
+                    format!("deadline ({count} connections left)")
+                } else {
+                    "deadline (traffic on every port cannot be counted)".to_string()
+                };
+                self.director.drain_finished(now, vip, count, &why);
             }
         }
     }
@@ -691,6 +866,137 @@ impl Manager {
         }
     }
 
+    /// The operator's standing decisions, as the state file keeps them.
+    fn maintenance(&self) -> state::Maintenance {
+        let mut withdrawn: BTreeSet<Ipv4Addr> =
+            self.director.operator_withdrawn().into_iter().collect();
+        withdrawn.extend(self.static_withdrawn.iter().copied());
+        state::Maintenance {
+            drained: self.director.drained().into_iter().collect(),
+            withdrawn,
+            disabled: self.director.disabled_servers().into_iter().collect(),
+        }
+    }
+
+    /// Writes the state file; a change that could not be kept is an error
+    /// for the command that made it.
+    fn save_state(&self) -> Result<(), String> {
+        self.maintenance()
+            .save(&self.config.state_file)
+            .map_err(|e| format!("applied, but not kept across a restart: {e:#}"))
+    }
+
+    /// Applies what the state file kept (before anything is announced).
+    fn restore(&mut self, m: &state::Maintenance, now: Instant) {
+        for vip in &m.drained {
+            match self.director.restore_drained(now, *vip) {
+                Ok(()) => {
+                    tracing::warn!(%vip, "kept drained from before the restart (anycastd undrain {vip} to return it)")
+                }
+                Err(e) => tracing::warn!(%vip, "state file: drain dropped: {e}"),
+            }
+        }
+        for vip in &m.withdrawn {
+            if self.is_static_vip(*vip) {
+                self.static_withdrawn.insert(*vip);
+                tracing::warn!(%vip, "kept withdrawn from before the restart");
+            } else if self.director.set_operator_withdrawn(*vip, true).is_ok() {
+                tracing::warn!(%vip, "kept withdrawn from before the restart (anycastd vip advertise {vip} to return it)");
+            } else {
+                tracing::warn!(%vip, "state file: withdrawal dropped: no longer configured");
+            }
+        }
+        for (vip, server) in &m.disabled {
+            match self.director.set_server_disabled(now, *vip, *server, true) {
+                Ok(()) => {
+                    tracing::warn!(%vip, %server, "server kept disabled from before the restart")
+                }
+                Err(e) => tracing::warn!("state file: {e}: dropped"),
+            }
+        }
+    }
+
+    fn is_static_vip(&self, vip: Ipv4Addr) -> bool {
+        self.config.speaker.vips.iter().any(|(_, v, _)| *v == vip)
+    }
+
+    /// `vip advertise|withdraw`: a VIP of a service is held (or released)
+    /// by the director; a static `[[vip]]` is told to the speaker; any
+    /// other VIP only with `force`.
+    async fn vip_command(
+        &mut self,
+        vip: Ipv4Addr,
+        withdraw: bool,
+        cost: Option<u16>,
+        area: Option<Ipv4Addr>,
+        force: bool,
+    ) -> Result<Value, String> {
+        let statik = self
+            .config
+            .speaker
+            .vips
+            .iter()
+            .find(|(_, v, _)| *v == vip)
+            .copied();
+        if self.running.iter().any(|r| r.svc.vip == vip) {
+            if cost.is_some() || area.is_some() {
+                return Err(format!(
+                    "VIP {vip} belongs to a service: its cost and area come from the config"
+                ));
+            }
+            self.director
+                .set_operator_withdrawn(vip, withdraw)
+                .map_err(|e| e.to_string())?;
+        } else if let Some((a, _, c)) = statik {
+            let cmd = if withdraw {
+                self.static_withdrawn.insert(vip);
+                Command::Withdraw { vip }
+            } else {
+                self.static_withdrawn.remove(&vip);
+                Command::Advertise {
+                    area: area.unwrap_or(a),
+                    vip,
+                    cost: cost.unwrap_or(c),
+                }
+            };
+            self.speaker
+                .send(cmd)
+                .await
+                .map_err(|_| "speaker stopped".to_string())?;
+        } else if force {
+            let cmd = if withdraw {
+                self.forced.remove(&vip);
+                Command::Withdraw { vip }
+            } else {
+                let a = area.unwrap_or_else(|| {
+                    self.config
+                        .speaker
+                        .interfaces
+                        .first()
+                        .map_or(Ipv4Addr::UNSPECIFIED, |i| i.area)
+                });
+                let c = cost.unwrap_or(0);
+                self.forced.insert(vip, (a, c));
+                Command::Advertise {
+                    area: a,
+                    vip,
+                    cost: c,
+                }
+            };
+            self.speaker
+                .send(cmd)
+                .await
+                .map_err(|_| "speaker stopped".to_string())?;
+            return Ok(json!({"ok": true, "vip": vip, "forced": true}));
+        } else {
+            return Err(format!(
+                "VIP {vip} is in no service and no [[vip]] of the config (--force to announce it anyway)"
+            ));
+        }
+        self.save_state()?;
+        Ok(json!({"ok": true, "vip": vip, "withdrawn": withdraw}))
+    }
+
     async fn status(&self, now: Instant) -> Value {
         let mut v = serde_json::to_value(self.director.status(now)).unwrap_or(Value::Null);
         if let Some(vips) = v.get_mut("vips").and_then(Value::as_array_mut) {
@@ -702,6 +1008,72 @@ impl Manager {
                     .and_then(|a| self.connections.get(&a).copied());
                 if let (Some(c), Some(obj)) = (conns, entry.as_object_mut()) {
                     obj.insert("connections".into(), json!(c));
+                }
+            }
+        }
+        // Static and forced VIPs: announced by the speaker as configured
+        // (or told), unless the operator withdrew them.
+        if let Some(vips) = v.get_mut("vips").and_then(Value::as_array_mut) {
+            for (area, vip, cost) in &self.config.speaker.vips {
+                let withdrawn = self.static_withdrawn.contains(vip);
+                vips.push(json!({
+                    "vip": vip,
+                    "area": area,
+                    "advertised": !withdrawn,
+                    "cost": (!withdrawn).then_some(cost),
+                    "drain": null,
+                    "operator_withdrawn": withdrawn,
+                    "reason": if withdrawn {
+                        "withdrawn by the operator (anycastd vip advertise to return it)".to_string()
+                    } else {
+                        format!("static [[vip]], announced, cost {cost}")
+                    },
+                }));
+            }
+            for (vip, (area, cost)) in &self.forced {
+                vips.push(json!({
+                    "vip": vip,
+                    "area": area,
+                    "advertised": true,
+                    "cost": cost,
+                    "drain": null,
+                    "operator_withdrawn": false,
+                    "reason": format!("announced by the operator with --force, cost {cost} (in no config)"),
+                }));
+            }
+        }
+        // Announced is not heard: without a Full adjacency no router gets
+        // the Router-LSA.
+        let (tx, rx) = oneshot::channel();
+        let full = if self.speaker.send(Command::Neighbors(tx)).await.is_ok() {
+            rx.await.ok().map(|list| {
+                list.iter()
+                    .filter(|n| n.state == ospf::instance::NsmState::Full)
+                    .count()
+            })
+        } else {
+            None
+        };
+        v["ospf_full_adjacencies"] = json!(full);
+        let by_vrrp: Vec<String> = self
+            .running
+            .iter()
+            .filter(|r| r.svc.vrrp.is_some())
+            .map(|r| r.svc.vip.to_string())
+            .collect();
+        if full == Some(0) {
+            if let Some(vips) = v.get_mut("vips").and_then(Value::as_array_mut) {
+                for entry in vips {
+                    let vrrp = entry["vip"]
+                        .as_str()
+                        .is_some_and(|x| by_vrrp.iter().any(|y| y == x));
+                    if entry["advertised"] == json!(true) && !vrrp {
+                        let r = entry["reason"].as_str().unwrap_or("announced").to_string();
+                        entry["reason"] = json!(format!(
+                            "{r}, but no OSPF adjacency is Full: no router hears it (anycastd show ospf neighbor, show counters)"
+                        ));
+                        entry["heard"] = json!(false);
+                    }
                 }
             }
         }
@@ -748,35 +1120,31 @@ impl Manager {
                 return Err(format!("reload rejected, running state kept: {e}"));
             }
         };
+        // A change that only a restart applies refuses the whole reload:
+        // nothing is applied, as with a bad file, and the caller is told
+        // what (never an "ok" for something that did not happen).
+        let restart = needs_restart(&self.config, &new);
+        if !restart.is_empty() {
+            self.metrics
+                .reloads
+                .get_or_create(&vec![("result", "rejected".into())])
+                .inc();
+            let msg = format!(
+                "reload refused, nothing applied: these changes need a restart (systemctl restart anycastd): {}",
+                restart.join("; ")
+            );
+            tracing::error!("{msg}");
+            return Err(msg);
+        }
         let mut notes = Vec::new();
-        // Keys are applied in place; any other OSPF change needs a restart.
+        // Keys are applied in place.
         let keys_applied = self.apply_keys(&new).await;
         let (old_s, new_s) = (&self.config.speaker, &new.speaker);
-        let without_auth = |list: &[SpeakerInterface]| -> String {
-            let list: Vec<SpeakerInterface> = list
-                .iter()
-                .map(|i| SpeakerInterface {
-                    auth: AuthConfig::Null,
-                    ..i.clone()
-                })
-                .collect();
-            format!("{list:?}")
-        };
-        if format!("{:?}", old_s.instance) != format!("{:?}", new_s.instance)
-            || without_auth(&old_s.interfaces) != without_auth(&new_s.interfaces)
-        {
-            notes.push("OSPF instance/interface changes need a restart: not applied".to_string());
-        }
         if !keys_applied.is_empty() {
             notes.push(format!(
                 "OSPF keys applied on {} (adjacencies kept)",
                 keys_applied.join(", ")
             ));
-        }
-        if new.control_socket != self.config.control_socket
-            || new.metrics_listen != self.config.metrics_listen
-        {
-            notes.push("control_socket/metrics_listen changes need a restart: not applied".into());
         }
         // Static VIPs.
         for (area, vip, cost) in &new_s.vips {
@@ -801,7 +1169,11 @@ impl Manager {
         // VRRP: only changed instances restart (a master hands over first).
         let (started, stopped) = self.vrrp.reconfigure(&new.vrrp).await;
         if !started.is_empty() || !stopped.is_empty() {
-            tracing::info!(?started, ?stopped, "vrrp instances reconfigured");
+            tracing::info!(
+                started = %started.join(","),
+                stopped = %stopped.join(","),
+                "vrrp instances reconfigured"
+            );
         }
         // (Re)started instances learn the state of the services they track.
         self.tell_vrrp_services();
@@ -813,12 +1185,7 @@ impl Manager {
         let changed = self.running.len() - kept;
         let removed = before.len() - kept;
         let mut config = new;
-        // What was not applied stays as it runs (keys were, above).
-        config.speaker.instance = self.config.speaker.instance.clone();
-        config.speaker.interfaces = self.config.speaker.interfaces.clone();
         config.warnings = self.config.warnings.clone();
-        config.control_socket = self.config.control_socket.clone();
-        config.metrics_listen = self.config.metrics_listen;
         self.config = config;
         self.metrics
             .reloads
@@ -879,6 +1246,106 @@ impl Manager {
             h.abort();
         }
     }
+}
+
+/// The differences between the running config and `new` that only a
+/// restart can apply, in an operator's words (empty: a reload applies it
+/// all). OSPF keys are applied in place and do not count.
+fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let (o, n) = (&old.speaker.instance, &new.speaker.instance);
+    if o.router_id != n.router_id {
+        out.push(format!("router_id {} -> {}", o.router_id, n.router_id));
+    }
+    if o.min_ls_interval != n.min_ls_interval {
+        out.push("[ospf] min_ls_interval_ms".into());
+    }
+    if o.stub_router_on_startup != n.stub_router_on_startup {
+        out.push("[ospf] stub_router_on_startup".into());
+    }
+    if o.max_lsa != n.max_lsa {
+        out.push(format!("[ospf] max_lsa {} -> {}", o.max_lsa, n.max_lsa));
+    }
+    let plain = |i: &SpeakerInterface| {
+        format!(
+            "{:?}",
+            SpeakerInterface {
+                auth: AuthConfig::Null,
+                ..i.clone()
+            }
+        )
+    };
+    for i in &old.speaker.interfaces {
+        match new.speaker.interfaces.iter().find(|x| x.name == i.name) {
+            None => out.push(format!("OSPF interface {} removed", i.name)),
+            Some(x) if plain(x) != plain(i) => {
+                let mut what = Vec::new();
+                if x.area != i.area {
+                    what.push("area");
+                }
+                if x.network != i.network {
+                    what.push("network");
+                }
+                if (x.hello_interval, x.hello_multiplier, x.dead_interval)
+                    != (i.hello_interval, i.hello_multiplier, i.dead_interval)
+                {
+                    what.push("hello/dead");
+                }
+                if x.retransmit_interval != i.retransmit_interval {
+                    what.push("retransmit");
+                }
+                if x.priority != i.priority {
+                    what.push("priority");
+                }
+                if x.cost != i.cost {
+                    what.push("cost");
+                }
+                if x.mtu_ignore != i.mtu_ignore {
+                    what.push("mtu_ignore");
+                }
+                if what.is_empty() {
+                    what.push("settings");
+                }
+                out.push(format!("OSPF interface {}: {}", i.name, what.join(", ")));
+            }
+            Some(_) => {}
+        }
+    }
+    for x in &new.speaker.interfaces {
+        if !old.speaker.interfaces.iter().any(|i| i.name == x.name) {
+            out.push(format!("OSPF interface {} added", x.name));
+        }
+    }
+    if old.control_socket != new.control_socket {
+        out.push("control_socket".into());
+    }
+    if old.metrics_listen != new.metrics_listen {
+        out.push("metrics_listen".into());
+    }
+    if old.state_file != new.state_file {
+        out.push("state_file".into());
+    }
+    out
+}
+
+/// What a check probes, as status shows it: `http 198.18.1.1:80/health`.
+fn describe_check(c: &health::Check) -> String {
+    use health::ProbeKind;
+    let t = c.check_type().as_str();
+    match &c.kind {
+        ProbeKind::Http(h) => format!("{t} {}{}", c.target, h.path),
+        ProbeKind::Icmp => format!("{t} {}", c.target.ip()),
+        ProbeKind::Exec(e) => format!("{t} {}", e.argv.join(" ")),
+        _ => format!("{t} {}", c.target),
+    }
+}
+
+/// A metric label's value, for a log field.
+fn label<'a>(labels: &'a Labels, key: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 fn service_labels(s: &Service) -> Labels {
@@ -986,8 +1453,21 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         .interfaces
         .first()
         .map_or(Ipv4Addr::UNSPECIFIED, |i| i.area);
+    // The operator's drains and withdrawals from before a restart: a
+    // static VIP withdrawn is not announced even once.
+    let kept = match state::Maintenance::load(&cfg.state_file) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("{e:#}: starting without the kept maintenance");
+            state::Maintenance::default()
+        }
+    };
+    let mut speaker_cfg = cfg.speaker.clone();
+    speaker_cfg
+        .vips
+        .retain(|(_, v, _)| !kept.withdrawn.contains(v));
     let (tx, rx) = mpsc::channel(64);
-    let mut speaker = tokio::spawn(speaker::run(cfg.speaker.clone(), rx));
+    let mut speaker = tokio::spawn(speaker::run(speaker_cfg, rx));
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<Control>(16);
     let socket = cfg.control_socket.clone();
     let control_speaker = tx.clone();
@@ -1024,9 +1504,12 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         ipvs_generation: 0,
         fingerprints: BTreeMap::new(),
         vrrp: crate::daemon::vrrp::Handle::default(),
+        static_withdrawn: BTreeSet::new(),
+        forced: BTreeMap::new(),
     };
     mgr.prepare_ipvs(&cfg.services, &[], &cfg.vrrp).await;
     mgr.apply(&cfg.services, None);
+    mgr.restore(&kept, Instant::now());
     mgr.sync_ipvs();
     let (vrrp, mut vrrp_rx) = crate::daemon::vrrp::spawn(&cfg.vrrp, mgr.ctx.clone());
     mgr.vrrp = vrrp;
@@ -1045,15 +1528,28 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
         Duration::from_secs(3600)
     });
     let mut drain_tick = tokio::time::interval(Duration::from_millis(250));
+    let mut lo_tick = tokio::time::interval(Duration::from_secs(2));
     // Ready once the speaker has learned the interfaces and joined its
     // groups: the answer to a first query comes after its set-up. (A
     // speaker that failed is reported by the loop below.)
     let (up_tx, up_rx) = oneshot::channel();
-    if tx.send(Command::Interfaces(up_tx)).await.is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(10), up_rx).await;
+    let up = tx.send(Command::Interfaces(up_tx)).await.is_ok()
+        && matches!(
+            tokio::time::timeout(Duration::from_secs(10), up_rx).await,
+            Ok(Ok(_))
+        );
+    if up {
+        notify(&[sd_notify::NotifyState::Ready]);
+        tracing::info!("anycastd running");
+    } else if speaker.is_finished() {
+        // The speaker could not start: say why, never "running".
+        let _ = std::fs::remove_file(&cfg.control_socket);
+        return match (&mut speaker).await {
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("OSPF speaker")),
+            Ok(Ok(())) => Err(anyhow::anyhow!("OSPF speaker stopped at start")),
+            Err(e) => Err(anyhow::Error::from(e).context("speaker task")),
+        };
     }
-    notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!("anycastd running");
     // The start-up code (arguments, config, TLS, metrics and interface
     // set-up) does not run again: its pages need not stay resident.
     match crate::daemon::memory::release_file_pages() {
@@ -1078,6 +1574,7 @@ async fn run_async(config_path: PathBuf, cfg: Config) -> Result<()> {
             Some(c) = ctl_rx.recv() => handle_control(&mut mgr, c).await,
             _ = sleep => {}
             _ = drain_tick.tick() => mgr.watch_drains(Instant::now()),
+            _ = lo_tick.tick() => mgr.watch_lo().await,
             _ = watchdog_tick.tick(), if watchdog => notify(&[sd_notify::NotifyState::Watchdog]),
             _ = hup.recv() => {
                 if let Err(e) = mgr.reload(Instant::now()).await {
@@ -1162,7 +1659,36 @@ async fn handle_control(mgr: &mut Manager, c: Control) {
                 .director
                 .drain(now, vip)
                 .map(|vips| json!({ "ok": true, "draining": vips }))
-                .map_err(|e| e.to_string());
+                .map_err(|e| e.to_string())
+                .and_then(|v| mgr.save_state().map(|()| v));
+            let _ = reply.send(r);
+        }
+        Control::Vip {
+            vip,
+            withdraw,
+            cost,
+            area,
+            force,
+            reply,
+        } => {
+            let r = mgr.vip_command(vip, withdraw, cost, area, force).await;
+            let _ = reply.send(r);
+        }
+        Control::Server {
+            vip,
+            server,
+            disable,
+            reply,
+        } => {
+            let r = mgr
+                .director
+                .set_server_disabled(now, vip, server, disable)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    mgr.sync_ipvs();
+                    mgr.save_state()
+                })
+                .map(|()| json!({"ok": true, "vip": vip, "server": server, "disabled": disable}));
             let _ = reply.send(r);
         }
         Control::Undrain { vip, reply } => {
@@ -1175,8 +1701,18 @@ async fn handle_control(mgr: &mut Manager, c: Control) {
                     }
                     json!({ "ok": true, "undrained": vips })
                 })
-                .map_err(|e| e.to_string());
+                .map_err(|e| e.to_string())
+                .and_then(|v| mgr.save_state().map(|()| v));
             let _ = reply.send(r);
+        }
+        Control::RunningConfig(reply) => {
+            let files: Vec<Value> = mgr
+                .config
+                .sources
+                .iter()
+                .map(|(file, text)| json!({"file": file, "text": text}))
+                .collect();
+            let _ = reply.send(json!({ "files": files }));
         }
         Control::Reload(reply) => {
             let r = mgr.reload(now).await;

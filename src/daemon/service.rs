@@ -13,8 +13,13 @@
 //!   `quorum - hysteresis`. A `local` service has one server: this node.
 //! - A VIP is advertised while every service on it is healthy and (for
 //!   `ipvs`) programmed; it is withdrawn at once when one is not. After a
-//!   withdrawal for health it comes back only once healthy for `hold_down`,
-//!   so a flapping service does not flap the route. The speaker paces its
+//!   withdrawal for health it comes back only once it has been healthy
+//!   without a break for `hold_down`, so a flapping service does not flap
+//!   the route.
+//! - The operator may withdraw a VIP (`vip withdraw`, kept until `vip
+//!   advertise`) and take a real server out (`server disable`: it counts
+//!   as down, weight 0, until `server enable`); the daemon persists both,
+//!   and drains, across restarts. The speaker paces its
 //!   Router-LSAs (MinLSInterval), so the routers always end up with the
 //!   latest state however fast this changes.
 //! - Until every check has given a first verdict, a VIP is withheld (the
@@ -100,6 +105,8 @@ struct ServiceState {
     shape: ServiceShape,
     /// Per server, per check: the last verdict, `None` before the first.
     verdicts: Vec<Vec<Option<bool>>>,
+    /// Per server: taken out by the operator (`server disable`).
+    disabled: Vec<bool>,
     healthy: bool,
     programmed: bool,
 }
@@ -113,6 +120,7 @@ impl ServiceState {
             .collect();
         ServiceState {
             programmed: shape.mode == Mode::Local,
+            disabled: vec![false; shape.servers.len()],
             shape,
             verdicts,
             healthy: false,
@@ -124,9 +132,11 @@ impl ServiceState {
     }
 
     fn server_up(&self, i: usize) -> bool {
-        self.verdicts
-            .get(i)
-            .is_some_and(|v| v.iter().all(|c| *c == Some(true)))
+        !self.disabled.get(i).copied().unwrap_or(false)
+            && self
+                .verdicts
+                .get(i)
+                .is_some_and(|v| v.iter().all(|c| *c == Some(true)))
     }
 
     fn servers_up(&self) -> usize {
@@ -167,8 +177,16 @@ pub enum DrainPhase {
 struct VipState {
     area: Ipv4Addr,
     drain: Option<(DrainPhase, Instant)>,
-    /// When the VIP last went down for health (hold-down starts here).
-    unhealthy_at: Option<Instant>,
+    /// Connections still counted when a drain ended at its deadline.
+    drain_left: Option<usize>,
+    /// A service went unhealthy: the hold-down applies before the VIP is
+    /// announced again.
+    held: bool,
+    /// Since when every service on the VIP is healthy and programmed
+    /// without a break (`None` while one is not).
+    ready_since: Option<Instant>,
+    /// Withdrawn by the operator (`vip withdraw`) until `vip advertise`.
+    operator_withdrawn: bool,
     /// What the speaker was last told: `Some(cost)` advertised.
     announced: Option<u16>,
 }
@@ -190,6 +208,14 @@ pub struct Director {
     checks: BTreeMap<CheckId, (usize, usize, usize)>,
     /// VIPs removed by a reload, still to withdraw.
     removed: BTreeSet<Ipv4Addr>,
+    /// Real servers taken out by the operator, by VIP.
+    disabled: BTreeSet<(Ipv4Addr, IpAddr)>,
+    /// Each check's target and last probe, for status.
+    probes: BTreeMap<CheckId, ProbeStatus>,
+    /// Why an `ipvs` service is not programmed, by service name.
+    program_errors: BTreeMap<String, String>,
+    /// Local VIPs found missing from lo: not served here.
+    off_lo: BTreeSet<Ipv4Addr>,
     events: VecDeque<Event>,
     /// Something visible in [`Director::status`] changed since
     /// [`Director::take_changed`] (so status metrics are refreshed only
@@ -204,6 +230,8 @@ const EVENTS_KEPT: usize = 200;
 pub enum DrainError {
     #[error("no service has VIP {0}")]
     UnknownVip(Ipv4Addr),
+    #[error("no service on VIP {0} has real server {1}")]
+    UnknownServer(Ipv4Addr, IpAddr),
 }
 
 impl Director {
@@ -267,11 +295,216 @@ impl Director {
             let v = self.vips.entry(vip).or_insert(VipState {
                 area,
                 drain: None,
-                unhealthy_at: None,
+                drain_left: None,
+                held: false,
+                ready_since: None,
+                operator_withdrawn: false,
                 announced: None,
             });
             v.area = area;
         }
+        self.apply_disabled();
+        if let Some(now) = now {
+            self.refresh_ready(now);
+        }
+    }
+
+    /// Marks the servers the operator took out in every service.
+    fn apply_disabled(&mut self) {
+        for s in &mut self.services {
+            for (i, (addr, _)) in s.shape.servers.iter().enumerate() {
+                if let Some(d) = s.disabled.get_mut(i) {
+                    *d = self.disabled.contains(&(s.shape.vip, *addr));
+                }
+            }
+            s.update_health();
+        }
+    }
+
+    /// Whether a local `vip` is on lo (the daemon looks every few
+    /// seconds); true when that changed.
+    pub fn set_vip_on_lo(&mut self, vip: Ipv4Addr, on_lo: bool) -> bool {
+        let changed = if on_lo {
+            self.off_lo.remove(&vip)
+        } else {
+            self.off_lo.insert(vip)
+        };
+        if changed {
+            self.log(format!(
+                "VIP {vip} {}",
+                if on_lo {
+                    "on lo again"
+                } else {
+                    "no longer on lo"
+                }
+            ));
+        }
+        changed
+    }
+
+    /// Whether every service on `vip` is healthy and programmed.
+    fn ready(&self, vip: Ipv4Addr) -> bool {
+        if self.off_lo.contains(&vip) {
+            return false;
+        }
+        let mut services = self
+            .services
+            .iter()
+            .filter(|s| s.shape.vip == vip)
+            .peekable();
+        services.peek().is_some() && services.all(|s| s.healthy && s.programmed)
+    }
+
+    /// Keeps each VIP's `ready_since` (the start of its current healthy
+    /// stretch) up to date.
+    fn refresh_ready(&mut self, now: Instant) {
+        let ready: Vec<(Ipv4Addr, bool)> = self.vips.keys().map(|v| (*v, self.ready(*v))).collect();
+        for (vip, r) in ready {
+            if let Some(v) = self.vips.get_mut(&vip) {
+                match (r, v.ready_since) {
+                    (true, None) => v.ready_since = Some(now),
+                    (false, Some(_)) => v.ready_since = None,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// What check `id` probes (for status): its type and target.
+    pub fn describe_check(&mut self, id: CheckId, what: String) {
+        self.probes.entry(id).or_default().target = what;
+    }
+
+    /// The outcome of one probe of check `id` (before its rise/fall):
+    /// true the first time this check fails, so that the reason is logged
+    /// even for a check that never was up.
+    pub fn note_probe(
+        &mut self,
+        id: CheckId,
+        ok: bool,
+        error: Option<&str>,
+        latency: Duration,
+    ) -> bool {
+        let p = self.probes.entry(id).or_default();
+        let first_failure = !ok && !p.failed_once;
+        p.failed_once |= !ok;
+        p.last = Some(if ok { "ok" } else { "failed" });
+        p.latency_ms = Some(latency.as_secs_f64() * 1000.0);
+        if let Some(e) = error {
+            p.error = Some(e.to_string());
+        } else if ok {
+            p.error = None;
+        }
+        first_failure
+    }
+
+    /// Why `ipvs` service `name` is not programmed (`None`: it is, or
+    /// nothing is known).
+    pub fn set_program_error(&mut self, name: &str, error: Option<String>) {
+        match error {
+            Some(e) => {
+                if self.program_errors.get(name) != Some(&e) {
+                    self.changed = true;
+                }
+                self.program_errors.insert(name.to_string(), e);
+            }
+            None => {
+                self.program_errors.remove(name);
+            }
+        }
+    }
+
+    /// Why `vip` is announced or not, in an operator's words.
+    fn reason(&self, now: Instant, vip: Ipv4Addr, v: &VipState) -> String {
+        if let Some(cost) = v.announced {
+            return match v.drain {
+                Some((DrainPhase::CostRaised, _)) => {
+                    format!("draining: announced at cost {cost} until the withdrawal")
+                }
+                _ => format!("announced, cost {cost}"),
+            };
+        }
+        if v.operator_withdrawn {
+            return "withdrawn by the operator (anycastd vip advertise to return it)".into();
+        }
+        match v.drain {
+            Some((DrainPhase::Withdrawn, _)) => {
+                return "draining: withdrawn, waiting for connections to end".into()
+            }
+            Some((DrainPhase::Drained, _)) => {
+                return match v.drain_left {
+                    Some(n) => format!(
+                        "drained, deadline passed with {n} connections left (anycastd undrain to return it)"
+                    ),
+                    None => "drained (anycastd undrain to return it)".into(),
+                }
+            }
+            _ => {}
+        }
+        let mut why = Vec::new();
+        if self.off_lo.contains(&vip) {
+            why.push(format!(
+                "VIP {vip} is not on lo: this node does not serve it (anycastd reload puts it back)"
+            ));
+        }
+        for s in self.services.iter().filter(|s| s.shape.vip == vip) {
+            if !s.settled() {
+                why.push(format!(
+                    "service {}: waiting for the first verdict of every check",
+                    s.shape.name
+                ));
+            } else if !s.healthy {
+                let up = s.servers_up();
+                let mut w = format!("service {} unhealthy", s.shape.name);
+                if s.shape.servers.len() > 1 || s.shape.quorum > 1 {
+                    w.push_str(&format!(
+                        ": {up} of {} servers up (quorum {})",
+                        s.shape.servers.len(),
+                        s.shape.quorum
+                    ));
+                }
+                // The first failing check, with its last error.
+                let failing =
+                    s.shape
+                        .servers
+                        .iter()
+                        .enumerate()
+                        .find_map(|(ri, (addr, ids))| {
+                            if s.disabled.get(ri).copied().unwrap_or(false) {
+                                return Some(format!("server {addr} disabled by the operator"));
+                            }
+                            ids.iter().enumerate().find_map(|(ci, id)| {
+                                (s.verdicts.get(ri).and_then(|v| v.get(ci)) == Some(&Some(false)))
+                                    .then(|| {
+                                        let p = self.probes.get(id);
+                                        let target = p.map_or("", |p| p.target.as_str());
+                                        let err =
+                                            p.and_then(|p| p.error.as_deref()).unwrap_or("failed");
+                                        format!("server {addr} check {} ({target}): {err}", ci + 1)
+                                    })
+                            })
+                        });
+                if let Some(f) = failing {
+                    w.push_str(&format!("; {f}"));
+                }
+                why.push(w);
+            } else if !s.programmed {
+                why.push(match self.program_errors.get(&s.shape.name) {
+                    Some(e) => format!("service {} not programmed in IPVS: {e}", s.shape.name),
+                    None => format!("service {} not programmed in IPVS yet", s.shape.name),
+                });
+            }
+        }
+        if why.is_empty() {
+            if let (_, Some(at)) = self.desired(now, vip, v) {
+                return format!(
+                    "hold-down: healthy again, announced in {} ms if it stays so",
+                    at.saturating_duration_since(now).as_millis()
+                );
+            }
+            return "not announced".into();
+        }
+        format!("withdrawn: {}", why.join("; "))
     }
 
     /// True once after anything in the status changed.
@@ -314,7 +547,8 @@ impl Director {
         let healthy = s.healthy;
         if let Some(addr) = server {
             self.log(format!(
-                "service {name}: server {addr} check {ci} {}",
+                "service {name}: server {addr} check {} {}",
+                ci + 1,
                 if up { "up" } else { "down" }
             ));
         }
@@ -325,18 +559,114 @@ impl Director {
             ));
             if !healthy {
                 if let Some(v) = self.vips.get_mut(&vip) {
-                    v.unhealthy_at = Some(now);
+                    v.held = true;
                 }
             }
         }
+        self.refresh_ready(now);
     }
 
     /// For `ipvs` services: whether the kernel table holds the service.
-    #[allow(dead_code)] // called by the IPVS reconcile loop (issue 4)
-    pub fn set_programmed(&mut self, name: &str, programmed: bool) {
+    pub fn set_programmed(&mut self, now: Instant, name: &str, programmed: bool) {
         if let Some(s) = self.services.iter_mut().find(|s| s.shape.name == name) {
             s.programmed = programmed;
         }
+        self.refresh_ready(now);
+    }
+
+    /// `vip withdraw` (`withdrawn`) or `vip advertise`: the operator's
+    /// hold on a VIP of a service. Errors for a VIP no service has.
+    pub fn set_operator_withdrawn(
+        &mut self,
+        vip: Ipv4Addr,
+        withdrawn: bool,
+    ) -> Result<(), DrainError> {
+        let Some(v) = self.vips.get_mut(&vip) else {
+            return Err(DrainError::UnknownVip(vip));
+        };
+        if v.operator_withdrawn != withdrawn {
+            v.operator_withdrawn = withdrawn;
+            self.log(format!(
+                "VIP {vip} {} by the operator",
+                if withdrawn { "withdrawn" } else { "released" }
+            ));
+        }
+        Ok(())
+    }
+
+    /// VIPs the operator withdrew.
+    pub fn operator_withdrawn(&self) -> Vec<Ipv4Addr> {
+        self.vips
+            .iter()
+            .filter(|(_, v)| v.operator_withdrawn)
+            .map(|(vip, _)| *vip)
+            .collect()
+    }
+
+    /// `server disable` (`disabled`) or `server enable`: real server
+    /// `server` of the services on `vip` counts as down while disabled.
+    /// Errors when no service on `vip` has that server.
+    pub fn set_server_disabled(
+        &mut self,
+        now: Instant,
+        vip: Ipv4Addr,
+        server: IpAddr,
+        disabled: bool,
+    ) -> Result<(), DrainError> {
+        let known = self
+            .services
+            .iter()
+            .any(|s| s.shape.vip == vip && s.shape.servers.iter().any(|(a, _)| *a == server));
+        if !known {
+            return Err(DrainError::UnknownServer(vip, server));
+        }
+        let changed = if disabled {
+            self.disabled.insert((vip, server))
+        } else {
+            self.disabled.remove(&(vip, server))
+        };
+        if changed {
+            self.log(format!(
+                "VIP {vip}: server {server} {} by the operator",
+                if disabled { "disabled" } else { "enabled" }
+            ));
+            let before: Vec<bool> = self.services.iter().map(|s| s.healthy).collect();
+            self.apply_disabled();
+            for (s, was) in self.services.iter().zip(before) {
+                if was && !s.healthy {
+                    if let Some(v) = self.vips.get_mut(&s.shape.vip) {
+                        v.held = true;
+                    }
+                }
+            }
+            self.refresh_ready(now);
+        }
+        Ok(())
+    }
+
+    /// Real servers the operator took out, by VIP.
+    pub fn disabled_servers(&self) -> Vec<(Ipv4Addr, IpAddr)> {
+        self.disabled.iter().copied().collect()
+    }
+
+    /// A VIP drained before a restart: withdrawn and drained at once (it
+    /// was never announced in this life), until `undrain`.
+    pub fn restore_drained(&mut self, now: Instant, vip: Ipv4Addr) -> Result<(), DrainError> {
+        let Some(v) = self.vips.get_mut(&vip) else {
+            return Err(DrainError::UnknownVip(vip));
+        };
+        v.drain = Some((DrainPhase::Drained, now));
+        self.log(format!("VIP {vip} drained (kept from before the restart)"));
+        Ok(())
+    }
+
+    /// VIPs in a drain (any phase), for the state file.
+    pub fn drained(&self) -> Vec<Ipv4Addr> {
+        self.vips
+            .iter()
+            .filter(|(_, v)| v.drain.is_some())
+            .map(|(vip, _)| *vip)
+            .collect()
     }
 
     /// Starts draining `vip` (or every VIP): the VIPs now draining.
@@ -350,6 +680,7 @@ impl Director {
             if let Some(state) = self.vips.get_mut(v) {
                 if state.drain.is_none() {
                     state.drain = Some((DrainPhase::CostRaised, now));
+                    state.drain_left = None;
                     self.log(format!("VIP {v} draining"));
                 }
             }
@@ -362,6 +693,7 @@ impl Director {
         let targets = self.targets(vip)?;
         for v in &targets {
             if let Some(state) = self.vips.get_mut(v) {
+                state.drain_left = None;
                 if state.drain.take().is_some() {
                     self.log(format!("VIP {v} undrained"));
                 }
@@ -396,11 +728,13 @@ impl Director {
             .collect()
     }
 
-    /// The drain of `vip` is complete: no traffic left, or its deadline.
-    pub fn drain_finished(&mut self, now: Instant, vip: Ipv4Addr, why: &str) {
+    /// The drain of `vip` is complete: no traffic left (`left` 0), or its
+    /// deadline passed with `left` connections still there.
+    pub fn drain_finished(&mut self, now: Instant, vip: Ipv4Addr, left: usize, why: &str) {
         if let Some(v) = self.vips.get_mut(&vip) {
             if matches!(v.drain, Some((DrainPhase::Withdrawn, _))) {
                 v.drain = Some((DrainPhase::Drained, now));
+                v.drain_left = (left > 0).then_some(left);
                 self.log(format!("VIP {vip} drained: {why}"));
             }
         }
@@ -442,18 +776,21 @@ impl Director {
             .iter()
             .filter(|s| s.shape.vip == vip)
             .collect();
-        let ready = !services.is_empty() && services.iter().all(|s| s.healthy && s.programmed);
-        if !ready {
+        let ready = !services.is_empty()
+            && services.iter().all(|s| s.healthy && s.programmed)
+            && !self.off_lo.contains(&vip);
+        if !ready || v.operator_withdrawn {
             return (None, None);
         }
-        if let Some(at) = v.unhealthy_at {
+        if v.held {
             let hold = services
                 .iter()
                 .map(|s| s.shape.hold_down)
                 .max()
                 .unwrap_or_default();
-            if now < at + hold {
-                return (None, Some(at + hold));
+            let since = v.ready_since.unwrap_or(now);
+            if now < since + hold {
+                return (None, Some(since + hold));
             }
         }
         let cost = services.iter().map(|s| s.shape.cost).max().unwrap_or(0);
@@ -478,6 +815,7 @@ impl Director {
 
     /// The next announcement to make, if any. Call until `None`.
     pub fn poll_action(&mut self, now: Instant) -> Option<Action> {
+        self.refresh_ready(now);
         if let Some(vip) = self.removed.pop_first() {
             self.log(format!("VIP {vip} withdrawn (no longer configured)"));
             return Some(Action::Withdraw { vip });
@@ -507,6 +845,9 @@ impl Director {
         let (vip, area, want) = change?;
         if let Some(v) = self.vips.get_mut(&vip) {
             v.announced = want;
+            if want.is_some() {
+                v.held = false;
+            }
         }
         Some(match want {
             Some(cost) => {
@@ -534,7 +875,7 @@ impl Director {
     }
 
     /// Each server of service `name`: up (every check up), down (one
-    /// check down), or not known yet (`None`: a check has no verdict). The
+    /// check down, or disabled by the operator), or not known yet (`None`: a check has no verdict). The
     /// IPVS weights follow: configured while up, 0 while down (the kernel
     /// keeps the Maglev table; only new flows avoid it), and while unknown
     /// what the kernel has, so a restart changes nothing.
@@ -545,8 +886,9 @@ impl Director {
             .map(|s| {
                 s.verdicts
                     .iter()
-                    .map(|v| {
-                        if v.contains(&Some(false)) {
+                    .zip(&s.disabled)
+                    .map(|(v, off)| {
+                        if *off || v.contains(&Some(false)) {
                             Some(false)
                         } else if v.iter().all(|c| *c == Some(true)) {
                             Some(true)
@@ -589,10 +931,25 @@ impl Director {
                     .servers
                     .iter()
                     .enumerate()
-                    .map(|(i, (addr, _))| ServerStatus {
+                    .map(|(i, (addr, ids))| ServerStatus {
                         address: *addr,
                         up: s.server_up(i),
+                        disabled: s.disabled.get(i).copied().unwrap_or(false),
                         checks: s.verdicts.get(i).cloned().unwrap_or_default(),
+                        probes: ids
+                            .iter()
+                            .enumerate()
+                            .map(|(ci, id)| {
+                                let mut p = self.probes.get(id).cloned().unwrap_or_default();
+                                p.n = ci + 1;
+                                p.state = match s.verdicts.get(i).and_then(|v| v.get(ci)) {
+                                    Some(Some(true)) => "up",
+                                    Some(Some(false)) => "down",
+                                    _ => "pending",
+                                };
+                                p
+                            })
+                            .collect(),
                     })
                     .collect(),
             })
@@ -606,6 +963,9 @@ impl Director {
                 advertised: v.announced.is_some(),
                 cost: v.announced,
                 drain: v.drain.map(|(p, _)| p),
+                drain_connections_left: v.drain_left,
+                operator_withdrawn: v.operator_withdrawn,
+                reason: self.reason(now, *vip, v),
                 hold_down_left_ms: self
                     .desired(now, *vip, v)
                     .1
@@ -625,8 +985,31 @@ impl Director {
 pub struct ServerStatus {
     pub address: IpAddr,
     pub up: bool,
+    /// Taken out by the operator (`server disable`).
+    pub disabled: bool,
     /// Each check's verdict; `null` before its first.
     pub checks: Vec<Option<bool>>,
+    /// Each check's target, state, last probe, last error and latency.
+    pub probes: Vec<ProbeStatus>,
+}
+
+/// One check as `show services` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProbeStatus {
+    /// Its number among the server's checks, from 1 (as in the config,
+    /// the logs and the metrics).
+    pub n: usize,
+    /// Type and target, e.g. `http 198.18.1.1:80/health`.
+    pub target: String,
+    /// `up`, `down` or `pending` (after rise/fall).
+    pub state: &'static str,
+    /// The last probe: `ok` or `failed`.
+    pub last: Option<&'static str>,
+    /// The last probe's error (kept until a probe succeeds).
+    pub error: Option<String>,
+    pub latency_ms: Option<f64>,
+    #[serde(skip)]
+    failed_once: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -648,6 +1031,12 @@ pub struct VipStatus {
     pub advertised: bool,
     pub cost: Option<u16>,
     pub drain: Option<DrainPhase>,
+    /// A drain that ended at its deadline: the connections left.
+    pub drain_connections_left: Option<usize>,
+    /// Withdrawn by the operator (`vip withdraw`).
+    pub operator_withdrawn: bool,
+    /// Why it is announced or not.
+    pub reason: String,
     pub hold_down_left_ms: Option<u128>,
 }
 
@@ -722,10 +1111,41 @@ mod tests {
         let t2 = t1 + Duration::from_millis(500);
         d.on_verdict(t2, 1, true);
         assert_eq!(drain_all(&mut d, t2), vec![], "held down");
-        assert_eq!(d.poll_timeout(t2), Some(t1 + Duration::from_secs(3)));
-        let t3 = t1 + Duration::from_secs(3);
+        // Healthy without a break for hold_down (3 s) from t2.
+        assert_eq!(d.poll_timeout(t2), Some(t2 + Duration::from_secs(3)));
+        assert_eq!(drain_all(&mut d, t1 + Duration::from_secs(3)), vec![]);
+        let t3 = t2 + Duration::from_secs(3);
         assert_eq!(drain_all(&mut d, t3), vec![adv(10)]);
         assert_eq!(d.poll_timeout(t3), None);
+    }
+
+    /// `hold_down_ms` means healthy without a break this long: after an
+    /// outage longer than the hold-down, the VIP does not come back with
+    /// the first good probe (it used to: the hold-down counted from the
+    /// withdrawal).
+    #[test]
+    fn after_a_long_outage_the_hold_down_still_applies() {
+        let t0 = Instant::now();
+        let mut web = local("web", VIP, 1, 1);
+        web.hold_down = Duration::from_millis(1000);
+        let mut d = Director::new(vec![web]);
+        d.on_verdict(t0, 1, true);
+        assert_eq!(drain_all(&mut d, t0), vec![adv(10)]);
+        let down = t0 + Duration::from_secs(1);
+        d.on_verdict(down, 1, false);
+        assert_eq!(drain_all(&mut d, down), vec![WD]);
+        let up = down + Duration::from_secs(11);
+        d.on_verdict(up, 1, true);
+        assert_eq!(
+            drain_all(&mut d, up),
+            vec![],
+            "not with the first good probe"
+        );
+        assert_eq!(drain_all(&mut d, up + Duration::from_millis(999)), vec![]);
+        assert_eq!(
+            drain_all(&mut d, up + Duration::from_millis(1000)),
+            vec![adv(10)]
+        );
     }
 
     #[test]
@@ -743,8 +1163,55 @@ mod tests {
             let acts = drain_all(&mut d, t);
             assert!(!acts.contains(&adv(10)), "came back while flapping");
         }
-        // The last withdrawal was 1 s ago: 2 s more.
-        assert_eq!(drain_all(&mut d, t + Duration::from_secs(2)), vec![adv(10)]);
+        // Healthy again since t: the whole hold-down (3 s) from there.
+        assert_eq!(drain_all(&mut d, t + Duration::from_millis(2999)), vec![]);
+        assert_eq!(drain_all(&mut d, t + Duration::from_secs(3)), vec![adv(10)]);
+    }
+
+    #[test]
+    fn operator_withdraw_and_disabled_servers_hold_until_released() {
+        let t0 = Instant::now();
+        let shape = ServiceShape {
+            mode: Mode::Ipvs,
+            quorum: 1,
+            hysteresis: 0,
+            hold_down: Duration::ZERO,
+            servers: (0..2u8)
+                .map(|i| (IpAddr::V4(Ipv4Addr::new(198, 18, 3, i)), vec![u32::from(i)]))
+                .collect(),
+            ..local("lvs", VIP, 0, 0)
+        };
+        let mut d = Director::new(vec![shape]);
+        d.set_programmed(t0, "lvs", true);
+        d.on_verdict(t0, 0, true);
+        d.on_verdict(t0, 1, true);
+        assert_eq!(drain_all(&mut d, t0), vec![adv(10)]);
+        d.set_operator_withdrawn(VIP, true).expect("known VIP");
+        assert_eq!(drain_all(&mut d, t0), vec![WD]);
+        assert_eq!(d.operator_withdrawn(), vec![VIP]);
+        d.set_operator_withdrawn(VIP, false).expect("known VIP");
+        assert_eq!(drain_all(&mut d, t0), vec![adv(10)]);
+        assert!(d
+            .set_operator_withdrawn(Ipv4Addr::new(192, 0, 2, 99), true)
+            .is_err());
+        // One server out: weight 0 (down), the service still has quorum.
+        let s0 = IpAddr::V4(Ipv4Addr::new(198, 18, 3, 0));
+        d.set_server_disabled(t0, VIP, s0, true)
+            .expect("known server");
+        assert_eq!(d.server_states("lvs"), vec![Some(false), Some(true)]);
+        assert_eq!(drain_all(&mut d, t0), vec![]);
+        // Both out: no quorum, withdrawn.
+        let s1 = IpAddr::V4(Ipv4Addr::new(198, 18, 3, 1));
+        d.set_server_disabled(t0, VIP, s1, true)
+            .expect("known server");
+        assert_eq!(drain_all(&mut d, t0), vec![WD]);
+        assert_eq!(d.disabled_servers(), vec![(VIP, s0), (VIP, s1)]);
+        d.set_server_disabled(t0, VIP, s1, false)
+            .expect("known server");
+        assert_eq!(drain_all(&mut d, t0), vec![adv(10)]);
+        assert!(d
+            .set_server_disabled(t0, VIP, IpAddr::V4(Ipv4Addr::new(198, 18, 3, 9)), true)
+            .is_err());
     }
 
     #[test]
@@ -761,7 +1228,7 @@ mod tests {
             ..local("lvs", VIP, 0, 0)
         };
         let mut d = Director::new(vec![shape]);
-        d.set_programmed("lvs", true);
+        d.set_programmed(t0, "lvs", true);
         assert_eq!(d.server_states("lvs"), vec![None; 4], "no verdict yet");
         for i in 0..4 {
             d.on_verdict(t0, i, i < 2);
@@ -791,7 +1258,7 @@ mod tests {
         let mut d = Director::new(vec![shape]);
         d.on_verdict(t0, 1, true);
         assert_eq!(drain_all(&mut d, t0), vec![]);
-        d.set_programmed("lvs", true);
+        d.set_programmed(t0, "lvs", true);
         assert_eq!(drain_all(&mut d, t0), vec![adv(10)]);
     }
 
@@ -821,7 +1288,7 @@ mod tests {
         assert_eq!(d.drain_phase(VIP), Some(DrainPhase::Withdrawn));
         assert_eq!(d.draining(), vec![(VIP, t1)]);
         assert!(!d.all_drained());
-        d.drain_finished(t1, VIP, "no connections");
+        d.drain_finished(t1, VIP, 0, "no connections");
         assert_eq!(d.drain_phase(VIP), Some(DrainPhase::Drained));
         assert!(d.all_drained());
         // Health changes do not bring a drained VIP back.

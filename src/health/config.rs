@@ -130,6 +130,9 @@ pub struct CheckConfig {
 
     // exec
     pub command: Option<ExecCommand>,
+    /// Run the command as this user (keepalived's `script_user`), with
+    /// its primary group; by default as the daemon's user.
+    pub user: Option<String>,
 }
 
 fn default_interval_ms() -> u64 {
@@ -220,6 +223,10 @@ pub struct Check {
     pub fall: u32,
     pub initial_up: bool,
     pub jitter: Duration,
+    /// Probe over the loopback device only (SO_BINDTODEVICE "lo"): a
+    /// `local` service's check must reach this node's own listener, never
+    /// another host that has the address.
+    pub local_only: bool,
 }
 
 impl Check {
@@ -364,6 +371,8 @@ pub struct ExecCheck {
     pub argv: Vec<String>,
     /// Exported to the script as `ANYCASTD_CHECK_PORT` when known.
     pub port: Option<u16>,
+    /// uid and gid to run as (`user`).
+    pub user: Option<(u32, u32)>,
 }
 
 /// DNS response codes by their RFC 1035/2136 mnemonics, or a number.
@@ -483,13 +492,14 @@ impl CheckConfig {
             fall: self.fall,
             initial_up: self.initial == InitialState::Up,
             jitter: Duration::from_millis(self.jitter_ms),
+            local_only: false,
         })
     }
 
     /// Keys that belong to other check types are errors, not silently ignored.
     fn reject_foreign_keys(&self) -> Result<(), String> {
         use CheckType::*;
-        let keys: [(&str, bool, &[CheckType]); 20] = [
+        let keys: [(&str, bool, &[CheckType]); 21] = [
             (
                 "source",
                 self.source.is_some(),
@@ -518,6 +528,7 @@ impl CheckConfig {
             ("expect", self.expect.is_some(), &[Udp]),
             ("expect_hex", self.expect_hex.is_some(), &[Udp]),
             ("command", self.command.is_some(), &[Exec]),
+            ("user", self.user.is_some(), &[Exec]),
         ];
         for (key, set, types) in keys {
             if set && !types.contains(&self.kind) {
@@ -684,7 +695,16 @@ impl CheckConfig {
             }
             Some(ExecCommand::Argv(argv)) => argv.clone(),
         };
-        Ok(ExecCheck { argv, port })
+        let user = match &self.user {
+            None => None,
+            Some(name) => {
+                let u = nix::unistd::User::from_name(name)
+                    .map_err(|e| format!("user {name}: {e}"))?
+                    .ok_or_else(|| format!("user {name} does not exist on this node"))?;
+                Some((u.uid.as_raw(), u.gid.as_raw()))
+            }
+        };
+        Ok(ExecCheck { argv, port, user })
     }
 }
 

@@ -11,7 +11,7 @@ use super::udp::{connected_socket, REPLY_BUFFER};
 use super::{random_u64, Check, DnsCheck, ProbeError};
 
 pub(super) async fn probe(check: &Check, dns: &DnsCheck) -> Result<(), ProbeError> {
-    let socket = connected_socket(check.target, check.source).await?;
+    let socket = connected_socket(check.target, check.source, check.local_only).await?;
     let id = random_u64(check.target) as u16;
     let mut query = Message::new(id, MessageType::Query, OpCode::Query);
     query.metadata.recursion_desired = true;

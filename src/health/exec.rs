@@ -29,6 +29,11 @@ pub(super) async fn probe(check: &Check, exec: &ExecCheck) -> Result<(), ProbeEr
     if let Some(port) = exec.port {
         command.env("ANYCASTD_CHECK_PORT", port.to_string());
     }
+    if let Some((uid, gid)) = exec.user {
+        // Supplementary groups dropped with the switch (std sets them
+        // empty when the gid is set).
+        command.uid(uid).gid(gid);
+    }
     let child = command.spawn().map_err(|e| ProbeError::io("spawn", e))?;
     let mut group = Group {
         pgid: child.id().and_then(|id| i32::try_from(id).ok()),
@@ -124,6 +129,36 @@ mod tests {
             .resolve(super::super::testutil::LOCALHOST, Some(8080))
             .unwrap();
         probe(&c, &ctx()).await.unwrap();
+    }
+
+    /// keepalived's `script_user`: the script runs as that user (the
+    /// daemon runs as root).
+    #[tokio::test]
+    async fn runs_as_the_configured_user() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test needs root (switching users)"
+        );
+        let nobody = nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .expect("user nobody");
+        let c = check(&format!(
+            "type = \"exec\"\nuser = \"nobody\"\ncommand = 'test \"$(id -u)\" = {}'",
+            nobody.uid
+        ));
+        probe(&c, &ctx()).await.unwrap();
+        let as_root = check("type = \"exec\"\ncommand = 'test \"$(id -u)\" = 65534'");
+        assert!(
+            probe(&as_root, &ctx()).await.is_err(),
+            "runs as root without user"
+        );
+        let config: CheckConfig =
+            toml::from_str("type = \"exec\"\nuser = \"no-such-user-here\"\ncommand = \"true\"")
+                .unwrap();
+        let err = config
+            .resolve(super::super::testutil::LOCALHOST, None)
+            .unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ pub(super) async fn probe(
     http: &HttpCheck,
     ctx: &ProbeContext,
 ) -> Result<(), ProbeError> {
-    let tcp = tcp::connect(check.target, check.source).await?;
+    let tcp = tcp::connect(check.target, check.source, check.local_only).await?;
     let Some(tls) = &http.tls else {
         return exchange(TokioIo::new(tcp), http).await;
     };

@@ -26,6 +26,9 @@ const PAYLOAD: usize = 8;
 pub(super) async fn probe(check: &Check) -> Result<(), ProbeError> {
     let target = check.target.ip();
     let (socket, raw) = open(target)?;
+    if check.local_only {
+        super::bind_to_lo(&socket)?;
+    }
     if let Some(source) = check.source {
         socket
             .bind(&SocketAddr::new(source, 0).into())

@@ -154,6 +154,17 @@ pub async fn probe(check: &Check, ctx: &ProbeContext) -> Result<Duration, ProbeE
     }
 }
 
+/// Binds a probe's socket to the loopback device (SO_BINDTODEVICE), so
+/// that it reaches a listener of this node or nothing: a `local` service
+/// whose VIP is not on this node must fail its check, not pass through
+/// another host that holds the address (CAP_NET_RAW is needed, as for the
+/// OSPF socket).
+pub(crate) fn bind_to_lo(socket: &socket2::Socket) -> Result<(), ProbeError> {
+    socket
+        .bind_device(Some(b"lo"))
+        .map_err(|e| ProbeError::io("bind to lo (SO_BINDTODEVICE)", e))
+}
+
 /// A random number without a `rand` dependency: std's `RandomState` is
 /// seeded from the OS once per thread and its keys change with every
 /// instance; the time and `salt` are mixed in as well. Good for jitter and

@@ -8,7 +8,9 @@ use super::{Check, ProbeError};
 
 /// Success is a completed handshake; the connection is then reset.
 pub(super) async fn probe(check: &Check) -> Result<(), ProbeError> {
-    connect(check.target, check.source).await.map(drop)
+    connect(check.target, check.source, check.local_only)
+        .await
+        .map(drop)
 }
 
 /// Connect from `source` (any port) to `target`.
@@ -20,12 +22,21 @@ pub(super) async fn probe(check: &Check) -> Result<(), ProbeError> {
 pub(super) async fn connect(
     target: SocketAddr,
     source: Option<IpAddr>,
+    local_only: bool,
 ) -> Result<TcpStream, ProbeError> {
-    let socket = match target {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
     .map_err(|e| ProbeError::io("socket", e))?;
+    if local_only {
+        super::bind_to_lo(&socket)?;
+    }
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| ProbeError::io("O_NONBLOCK", e))?;
+    let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
     socket
         .set_zero_linger()
         .map_err(|e| ProbeError::io("SO_LINGER", e))?;

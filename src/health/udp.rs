@@ -12,7 +12,7 @@ use super::{Check, ProbeError, UdpCheck};
 pub(super) const REPLY_BUFFER: usize = 4096;
 
 pub(super) async fn probe(check: &Check, udp: &UdpCheck) -> Result<(), ProbeError> {
-    let socket = connected_socket(check.target, check.source).await?;
+    let socket = connected_socket(check.target, check.source, check.local_only).await?;
     socket
         .send(&udp.payload)
         .await
@@ -36,15 +36,28 @@ pub(super) async fn probe(check: &Check, udp: &UdpCheck) -> Result<(), ProbeErro
 pub(super) async fn connected_socket(
     target: SocketAddr,
     source: Option<IpAddr>,
+    local_only: bool,
 ) -> Result<UdpSocket, ProbeError> {
     let local = match (source, target) {
         (Some(ip), _) => SocketAddr::new(ip, 0),
         (None, SocketAddr::V4(_)) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         (None, SocketAddr::V6(_)) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
     };
-    let socket = UdpSocket::bind(local)
-        .await
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .map_err(|e| ProbeError::io("socket", e))?;
+    if local_only {
+        super::bind_to_lo(&s)?;
+    }
+    s.set_nonblocking(true)
+        .map_err(|e| ProbeError::io("O_NONBLOCK", e))?;
+    s.bind(&local.into())
         .map_err(|e| ProbeError::io("bind", e))?;
+    let socket =
+        UdpSocket::from_std(std::net::UdpSocket::from(s)).map_err(|e| ProbeError::io("bind", e))?;
     socket
         .connect(target)
         .await

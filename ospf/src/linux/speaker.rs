@@ -152,15 +152,27 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
     conn_task.abort();
     let kernel = kernel?;
 
-    let sock = OspfSocket::new()?;
+    let sock = OspfSocket::new().map_err(|e| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            io::Error::new(
+                e.kind(),
+                "the OSPF raw socket needs CAP_NET_RAW (run as root, or give the unit \
+                 AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN)",
+            )
+        } else {
+            e
+        }
+    })?;
     let start = Instant::now();
     let mut inst = Instance::new(cfg.instance.clone(), start, wall_clock_secs());
     let mut ifaces: BTreeMap<IfaceId, u32> = BTreeMap::new();
     for i in &cfg.interfaces {
-        let link = kernel
-            .iter()
-            .find(|l| l.name == i.name)
-            .ok_or_else(|| io::Error::other(format!("no interface {}", i.name)))?;
+        let link = kernel.iter().find(|l| l.name == i.name).ok_or_else(|| {
+            io::Error::other(format!(
+                "OSPF interface {} does not exist on this node",
+                i.name
+            ))
+        })?;
         if !link.up {
             tracing::warn!(interface = %i.name, "interface is down; OSPF starts on it anyway");
         }

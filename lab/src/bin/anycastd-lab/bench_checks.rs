@@ -99,9 +99,13 @@ pub fn serve_listeners(tcp: u16, http: u16) -> Result<()> {
 fn config(dir: &Path, tcp: u32, http: u32, interval: Duration, servers: u32) -> String {
     let ms = interval.as_millis();
     let mut c = format!(
-        "router_id = \"198.18.0.11\"\ncontrol_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:9274\"\n\
+        "router_id = \"198.18.0.11\"\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\n\
+         metrics_listen = \"127.0.0.1:9274\"\n\
          [ospf]\n[[ospf.interface]]\nname = \"eth0\"\nhello = 1\ndead = 4\n",
-        lab::anycastd::Anycastd::new(&dir.join("anycastd")).socket().display()
+        lab::anycastd::Anycastd::new(&dir.join("anycastd"))
+            .socket()
+            .display(),
+        dir.join("anycastd").join("state.json").display()
     );
     if servers > 0 {
         let _ = write!(

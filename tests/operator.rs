@@ -1,0 +1,286 @@
+//! What an operator can rely on, against a real FRR router
+//! (`topologies/anycast-frr.toml`: three anycastd directors serving HTTP on
+//! VIP 192.0.2.10): one daemon per config, drains and withdrawals that
+//! survive a restart, drains that tell when connections were left, VIPs
+//! announced only where they are served, reloads that refuse what they
+//! cannot apply, and a status that says why.
+//!
+//! Needs root and FRR (the README's test command installs them).
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use lab::scenario::{self, Cast};
+use lab::{Lab, LabOptions, Topology};
+use serde_json::Value;
+
+const VIP: &str = "192.0.2.10";
+
+fn up() -> Lab {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/anycast-frr.toml");
+    let topo = Topology::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let lab = Lab::up_unique(
+        topo,
+        LabOptions::with_anycastd(env!("CARGO_BIN_EXE_anycastd")),
+    )
+    .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let cast = Cast::of(&lab).expect("cast");
+    scenario::wait_nexthops(&lab, &cast.router, vip(), 3, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab
+}
+
+fn vip() -> Ipv4Addr {
+    VIP.parse().expect("ip")
+}
+
+/// `anycastd ARGS --socket d1's socket`, from outside the namespace.
+fn ctl(lab: &Lab, node: &str, args: &[&str]) -> Output {
+    let socket = lab.anycastd(node).socket();
+    Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(args)
+        .arg("--socket")
+        .arg(&socket)
+        .output()
+        .expect("run anycastd")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The `vips` row of `vip` in d1's status.
+fn vip_row(lab: &Lab, node: &str, vip: Ipv4Addr) -> Value {
+    let st = lab.anycastd(node).status().expect("status");
+    st["vips"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["vip"] == vip.to_string()).cloned())
+        .unwrap_or(Value::Null)
+}
+
+fn nexthops(lab: &Lab) -> usize {
+    lab.vip_nexthops("r1", vip()).expect("FIB")
+}
+
+/// Holds `nexthops` at `want` for `d`; false as soon as it differs.
+fn holds(lab: &Lab, want: usize, d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if nexthops(lab) != want {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+#[test]
+fn operator_commands_do_what_they_say_and_tell_the_truth() {
+    let mut lab = up();
+
+    // One daemon per config: a second `run` exits non-zero at once, names
+    // the first, and leaves it manageable.
+    let conf = lab.anycastd("d1").config_path();
+    let first = lab.anycastd_pid("d1").expect("d1 runs");
+    let started = Instant::now();
+    let second = lab
+        .command("d1", env!("CARGO_BIN_EXE_anycastd"))
+        .expect("command")
+        .args(["run", "--config"])
+        .arg(&conf)
+        .output()
+        .expect("second run");
+    let took = started.elapsed();
+    assert!(!second.status.success(), "a second daemon ran");
+    assert!(
+        took < Duration::from_secs(1),
+        "the second took {took:?} to give up"
+    );
+    let msg = text(&second);
+    assert!(
+        msg.contains(&format!("anycastd already runs (pid {first}")),
+        "{msg}"
+    );
+    assert!(
+        lab.anycastd("d1").status().is_ok(),
+        "the first lost its socket"
+    );
+    assert_eq!(nexthops(&lab), 3);
+    println!(
+        "second run: refused after {:.0} ms: {}",
+        took.as_secs_f64() * 1000.0,
+        msg.trim()
+    );
+
+    // `drain` needs a VIP or `all`: a bare one drains nothing.
+    let bare = ctl(&lab, "d1", &["drain"]);
+    assert!(!bare.status.success(), "bare drain: {}", text(&bare));
+    assert!(vip_row(&lab, "d1", vip())["drain"].is_null());
+    assert!(
+        holds(&lab, 3, Duration::from_secs(1)),
+        "a bare drain moved traffic"
+    );
+
+    // `vip` refuses a VIP the config does not know, unless forced.
+    let unknown = ctl(&lab, "d1", &["vip", "withdraw", "192.0.2.99"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown).contains("--force"), "{}", text(&unknown));
+
+    // A withdrawal is known to status and survives a restart.
+    let w = ctl(&lab, "d1", &["vip", "withdraw", VIP]);
+    assert!(w.status.success(), "{}", text(&w));
+    scenario::wait_nexthops(&lab, "r1", vip(), 2, Duration::from_secs(10)).expect("withdrawn");
+    let row = vip_row(&lab, "d1", vip());
+    assert_eq!(row["operator_withdrawn"], true, "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("operator")),
+        "{row}"
+    );
+    lab.signal_anycastd("d1", nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    lab.wait_anycastd_exit("d1", Duration::from_secs(20))
+        .expect("exit");
+    lab.restart_anycastd("d1").expect("restart");
+    assert!(
+        holds(&lab, 2, Duration::from_secs(6)),
+        "the withdrawn VIP came back after a restart"
+    );
+    let row = vip_row(&lab, "d1", vip());
+    assert_eq!(row["operator_withdrawn"], true, "{row}");
+    let a = ctl(&lab, "d1", &["vip", "advertise", VIP]);
+    assert!(a.status.success(), "{}", text(&a));
+    scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(10)).expect("back");
+
+    // A drain survives a restart too, until undrain.
+    let d = ctl(&lab, "d1", &["drain", VIP, "--no-wait"]);
+    assert!(d.status.success(), "{}", text(&d));
+    scenario::wait_nexthops(&lab, "r1", vip(), 2, Duration::from_secs(10)).expect("drained");
+    lab.signal_anycastd("d1", nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    lab.wait_anycastd_exit("d1", Duration::from_secs(20))
+        .expect("exit");
+    lab.restart_anycastd("d1").expect("restart");
+    assert!(
+        holds(&lab, 2, Duration::from_secs(6)),
+        "a drained director announced its VIP again after a restart"
+    );
+    let row = vip_row(&lab, "d1", vip());
+    assert_eq!(row["drain"], "drained", "{row}");
+    let u = ctl(&lab, "d1", &["undrain", VIP]);
+    assert!(u.status.success(), "{}", text(&u));
+    scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(15)).expect("undrained");
+
+    // A drain that reaches its deadline (5 s here) with a connection left
+    // exits 3 and says so: `drain && systemctl stop` does not cut it.
+    let c1 = lab.ns_path("c1");
+    let mut held = None;
+    for _ in 0..60 {
+        let mut s = lab::netns::run_in(&c1, || {
+            std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([192, 0, 2, 10], 80)),
+                Duration::from_secs(2),
+            )
+        })
+        .expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        if lab::traffic::ask_keepalive(&mut s).is_ok_and(|who| who == "d1") {
+            held = Some(s);
+            break;
+        }
+    }
+    let held = held.expect("no connection landed on d1 in 60 tries");
+    let started = Instant::now();
+    let d = ctl(&lab, "d1", &["drain", VIP]);
+    let waited = started.elapsed();
+    assert_eq!(d.status.code(), Some(3), "{}", text(&d));
+    assert!(text(&d).contains("1 connections left"), "{}", text(&d));
+    println!(
+        "drain with a connection left: exit 3 after {:.1} s: {}",
+        waited.as_secs_f64(),
+        String::from_utf8_lossy(&d.stderr).trim()
+    );
+    drop(held);
+    let u = ctl(&lab, "d1", &["undrain", VIP]);
+    assert!(u.status.success(), "{}", text(&u));
+    scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(15)).expect("undrained");
+
+    // A local VIP is announced only while it is on this node's lo: taken
+    // off, it is withdrawn and status says why; a reload puts it back.
+    let del = lab
+        .output("d1", "ip", &["addr", "del", "192.0.2.10/32", "dev", "lo"])
+        .expect("ip addr del");
+    let _ = del;
+    let t = scenario::wait_nexthops(&lab, "r1", vip(), 2, Duration::from_secs(10))
+        .expect("withdrawn when the VIP left lo");
+    let row = vip_row(&lab, "d1", vip());
+    assert!(
+        row["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not on lo")),
+        "{row}"
+    );
+    println!(
+        "VIP taken off lo: out of the router's FIB after {:.1} s; {}",
+        t.as_secs_f64(),
+        row["reason"]
+    );
+    lab.anycastd("d1").reload().expect("reload");
+    scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(15)).expect("back on lo");
+
+    // A reload that changes what only a restart applies is refused whole,
+    // exits non-zero and names the change; the running state stays.
+    let generated = lab.anycastd_generated_config("d1").expect("config");
+    let changed = generated.replacen("hello = 1", "hello = 2", 1);
+    assert_ne!(changed, generated);
+    lab.write_anycastd_config("d1", &changed).expect("write");
+    let r = ctl(&lab, "d1", &["reload"]);
+    assert!(!r.status.success(), "reload said ok: {}", text(&r));
+    assert!(
+        text(&r).contains("need a restart") && text(&r).contains("hello/dead"),
+        "{}",
+        text(&r)
+    );
+    lab.write_anycastd_config("d1", &generated)
+        .expect("write back");
+    assert!(holds(&lab, 3, Duration::from_secs(2)));
+    let rc = ctl(&lab, "d1", &["show", "running-config"]);
+    assert!(
+        String::from_utf8_lossy(&rc.stdout).contains("hello = 1"),
+        "{}",
+        text(&rc)
+    );
+
+    // Status says when an announced VIP is heard by no router: stop FRR,
+    // and after the dead interval the director says so.
+    lab.kill_routing("r1").expect("kill FRR");
+    let end = Instant::now() + Duration::from_secs(15);
+    let mut row = Value::Null;
+    while Instant::now() < end {
+        row = vip_row(&lab, "d1", vip());
+        if row["heard"] == false {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        row["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no router hears it")),
+        "{row}"
+    );
+    let status = ctl(&lab, "d1", &["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("no router hears it"),
+        "{}",
+        text(&status)
+    );
+}
