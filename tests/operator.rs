@@ -284,3 +284,75 @@ fn operator_commands_do_what_they_say_and_tell_the_truth() {
         text(&status)
     );
 }
+
+/// An `ipvs` service on a kernel without IPVS is never announced, and
+/// status says why (the IPVS loop's error used to be dropped).
+#[test]
+fn an_ipvs_service_without_ipvs_says_why() {
+    let dir = std::env::temp_dir().join(format!("acd-op-ipvs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let socket = dir.join("ctl.sock");
+    let config = dir.join("anycastd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "router_id = \"198.18.0.11\"\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\n\
+             metrics_listen = \"off\"\n[ospf]\n[[ospf.interface]]\nname = \"lo\"\n\
+             [[service]]\nname = \"lvs\"\nvip = \"192.0.2.30\"\nport = 80\nmode = \"ipvs\"\n\
+             [[service.check]]\ntype = \"tcp\"\ninterval_ms = 200\n\
+             [[service.server]]\naddress = \"127.0.0.1\"\nport = 1\n",
+            socket.display(),
+            dir.join("state.json").display()
+        ),
+    )
+    .expect("config");
+    let ns = lab::netns::Namespace::create(&format!("acd-op-ipvs-{}", std::process::id()))
+        .expect("namespace");
+    lab::netns::output(ns.path(), "ip", &["link", "set", "lo", "up"]).expect("lo up");
+    let mut daemon = lab::netns::command(ns.path(), Path::new(env!("CARGO_BIN_EXE_anycastd")))
+        .expect("command")
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let has_ipvs = Path::new("/proc/net/ip_vs").exists();
+    let end = Instant::now() + Duration::from_secs(15);
+    let mut reason = String::new();
+    while Instant::now() < end {
+        let out = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+            .args(["status", "--json", "--socket"])
+            .arg(&socket)
+            .output()
+            .expect("status");
+        if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
+            reason = v["vips"][0]["reason"].as_str().unwrap_or("").to_string();
+            // "not programmed in IPVS yet" comes first, until the IPVS
+            // thread has tried; then either its error or, on a kernel with
+            // IPVS, only the dead server.
+            let settled = if has_ipvs {
+                !reason.is_empty() && !reason.contains("not programmed")
+            } else {
+                reason.contains("not programmed in IPVS:")
+            };
+            if settled {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    if has_ipvs {
+        // (A kernel with IPVS: the service is programmed, only its dead
+        // server keeps it down.)
+        assert!(!reason.contains("not programmed"), "{reason}");
+    } else {
+        assert!(
+            reason.contains("not programmed in IPVS: IPVS is not available on this kernel"),
+            "{reason}"
+        );
+    }
+    println!("ipvs service without IPVS: {reason}");
+}

@@ -488,7 +488,8 @@ impl Director {
                     w.push_str(&format!("; {f}"));
                 }
                 why.push(w);
-            } else if !s.programmed {
+            }
+            if !s.programmed {
                 why.push(match self.program_errors.get(&s.shape.name) {
                     Some(e) => format!("service {} not programmed in IPVS: {e}", s.shape.name),
                     None => format!("service {} not programmed in IPVS yet", s.shape.name),
