@@ -15,6 +15,9 @@
 //! D's Router-LSA listing every VIP D announces, the same instance D holds.
 //!
 //! Each input starts from the same converged pair, built once and cloned.
+//! [`run`] puts the pair in the backbone; [`run_in`] in area 0.0.0.1 of a
+//! given type (stub, totally stubby, NSSA), where D must also never store
+//! or send an LS type the area refuses.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::area::{AreaType, BACKBONE};
 use crate::instance::{Config, Instance, InterfaceConfig, NsmState};
 use crate::lsa::{
     LsaBody, LsaHeader, LsaKey, LsaType, Options, RawLsa, INITIAL_SEQUENCE_NUMBER, MAX_AGE,
@@ -32,9 +36,10 @@ use crate::packet::{
     DatabaseDescription, DdFlags, Hello, LinkStateAck, LinkStateRequest, LinkStateUpdate,
     LsRequest, Packet, PacketBody, ALL_D_ROUTERS, ALL_SPF_ROUTERS, AUTYPE_NULL,
 };
-use crate::validate::{check_header, check_lsa, LsaTypes};
+use crate::validate::{check_header, check_lsa};
 
-const AREA: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+/// The area of the pair when it is not a normal one.
+const OTHER_AREA: Ipv4Addr = Ipv4Addr::new(0, 0, 0, 1);
 const IFINDEX: u32 = 1;
 const P_ID: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const D_ID: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 11);
@@ -66,6 +71,9 @@ impl std::fmt::Display for Violation {
 #[derive(Clone)]
 struct Net {
     now: Instant,
+    /// The pair's area and its type.
+    area: Ipv4Addr,
+    area_type: AreaType,
     p: Instance,
     d: Instance,
     /// Packets on the wire (cloned with the net, so no Rc).
@@ -76,22 +84,29 @@ struct Net {
     d_dd_seq: u32,
 }
 
-fn iface(addr: Ipv4Addr, priority: u8) -> InterfaceConfig {
+fn iface(addr: Ipv4Addr, priority: u8, area: Ipv4Addr) -> InterfaceConfig {
     InterfaceConfig {
         hello_interval: 1,
         dead_interval: 4,
         retransmit_interval: 1,
         priority,
-        ..InterfaceConfig::new("lan0", IFINDEX, addr, 24, AREA)
+        ..InterfaceConfig::new("lan0", IFINDEX, addr, 24, area)
     }
 }
 
 impl Net {
-    fn new() -> Net {
+    fn new(area_type: AreaType) -> Net {
         let now = Instant::now();
+        let area = if area_type == AreaType::Normal {
+            BACKBONE
+        } else {
+            OTHER_AREA
+        };
+        let area_types: BTreeMap<Ipv4Addr, AreaType> = [(area, area_type)].into_iter().collect();
         let mut p = Instance::new(
             Config {
                 router_id: P_ID,
+                area_types: area_types.clone(),
                 ..Config::default()
             },
             now,
@@ -101,16 +116,19 @@ impl Net {
             Config {
                 router_id: D_ID,
                 max_lsa: MAX_LSA,
+                area_types,
                 ..Config::default()
             },
             now,
             1_700_000_000,
         );
-        p.add_interface(now, iface(P_ID, 1));
-        d.add_interface(now, iface(D_ID, 0));
-        d.advertise_vip(now, AREA, VIP, 10);
+        p.add_interface(now, iface(P_ID, 1, area));
+        d.add_interface(now, iface(D_ID, 0, area));
+        d.advertise_vip(now, area, VIP, 10);
         Net {
             now,
+            area,
+            area_type,
             p,
             d,
             wire: Vec::new(),
@@ -139,7 +157,7 @@ impl Net {
     fn check_sent(&mut self, bytes: &[u8]) -> Result<(), Violation> {
         let packet = Packet::decode(bytes)
             .map_err(|e| Violation(format!("D sent an undecodable packet: {e}")))?;
-        let types = LsaTypes::NORMAL;
+        let types = self.area_type.lsa_types();
         match packet.body {
             PacketBody::LinkStateUpdate(u) => {
                 for l in &u.lsas {
@@ -208,7 +226,7 @@ impl Net {
             let Some(raw) = self.d.lsa(now, area, h.key()) else {
                 return Err(Violation(format!("listed but missing: {h:?}")));
             };
-            if let Err(e) = check_lsa(&raw, LsaTypes::NORMAL) {
+            if let Err(e) = check_lsa(&raw, self.area_type.lsa_types()) {
                 return Err(Violation(format!("D stores {h:?}: {e}")));
             }
         }
@@ -232,7 +250,7 @@ impl Net {
             link_state_id: D_ID,
             advertising_router: D_ID,
         };
-        let raw = inst.lsa(self.now, AREA, key)?;
+        let raw = inst.lsa(self.now, self.area, key)?;
         let lsa = raw.decode().ok()?;
         let LsaBody::Router(r) = lsa.body else {
             return None;
@@ -263,12 +281,21 @@ impl Net {
     }
 }
 
-/// The converged pair every input starts from.
-fn start() -> Net {
-    static READY: OnceLock<Net> = OnceLock::new();
-    READY
+/// The converged pair every input starts from, one per area type.
+fn start(area_type: AreaType) -> Net {
+    static READY: [OnceLock<Net>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let slot = AreaType::ALL
+        .iter()
+        .position(|t| *t == area_type)
+        .unwrap_or(0);
+    READY[slot]
         .get_or_init(|| {
-            let mut net = Net::new();
+            let mut net = Net::new(area_type);
             for _ in 0..120 {
                 let end = net.now + Duration::from_secs(1);
                 if net.run_until(end).is_err() {
@@ -448,7 +475,13 @@ fn act(input: &mut Input<'_>, net: &mut Net) -> Result<bool, Violation> {
                     Ipv4Addr::new(255, 255, 255, 0)
                 },
                 hello_interval: if input.u8() % 4 == 0 { input.u16() } else { 1 },
-                options: Options(input.u8() | Options::E.0),
+                // Mostly the area's E- and N-bits, sometimes any.
+                options: match input.u8() {
+                    o if o % 4 == 0 => Options(o),
+                    o => {
+                        Options(o & !(Options::E.0 | Options::NP.0)) | net.area_type.hello_options()
+                    }
+                },
                 router_priority: input.u8(),
                 router_dead_interval: if input.u8() % 4 == 0 { input.u32() } else { 4 },
                 designated_router: input.addr(),
@@ -514,7 +547,7 @@ fn act(input: &mut Input<'_>, net: &mut Net) -> Result<bool, Violation> {
             let now = net.now;
             let cost = input.u16();
             if input.u8() % 2 == 0 {
-                net.d.advertise_vip(now, AREA, VIP2, cost);
+                net.d.advertise_vip(now, net.area, VIP2, cost);
                 net.vips.retain(|(v, _)| *v != VIP2);
                 net.vips.push((VIP2, cost));
             } else {
@@ -526,7 +559,7 @@ fn act(input: &mut Input<'_>, net: &mut Net) -> Result<bool, Violation> {
     };
     let packet = Packet {
         router_id,
-        area_id: AREA,
+        area_id: net.area,
         autype: AUTYPE_NULL,
         auth_data: [0; 8],
         body,
@@ -553,9 +586,16 @@ pub struct Report {
     pub anomalies: BTreeMap<&'static str, u64>,
 }
 
-/// Runs one input; an error names the broken invariant.
+/// Runs one input with the pair in the backbone; an error names the
+/// broken invariant.
 pub fn run(data: &[u8]) -> Result<Report, Violation> {
-    let mut net = start();
+    run_in(AreaType::Normal, data)
+}
+
+/// Runs one input with the pair in an area of type `area_type` (area
+/// 0.0.0.1 unless normal).
+pub fn run_in(area_type: AreaType, data: &[u8]) -> Result<Report, Violation> {
+    let mut net = start(area_type);
     let mut input = Input { bytes: data };
     for _ in 0..MAX_ACTIONS {
         if !act(&mut input, &mut net)? {
@@ -612,18 +652,22 @@ mod tests {
         assert_eq!(r.anomalies.get("self-lsa-max-seq"), Some(&1), "{r:?}");
     }
 
+    /// A reproducible stream of script bytes (xorshift64).
+    fn xorshift(mut state: u64) -> impl FnMut() -> u8 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        }
+    }
+
     /// Random scripts reach the checks on the wire: over a few hundred,
     /// LSAs are refused for several reasons and copies of D's own LSAs
     /// are repaired; none breaks an invariant.
     #[test]
     fn random_scripts_reach_the_checks() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut byte = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        };
+        let mut byte = xorshift(0x2545_f491_4f6c_dd1d);
         let mut reasons = BTreeSet::new();
         for _ in 0..300 {
             let script: Vec<u8> = (0..400).map(|_| byte()).collect();
@@ -645,6 +689,29 @@ mod tests {
         }
     }
 
+    /// In stub areas and NSSAs, random scripts' LSAs of the types the
+    /// area refuses are dropped (and checked never stored or sent by
+    /// `run_in`'s invariants); the quiet script converges in each.
+    #[test]
+    fn random_scripts_in_every_area_type() {
+        let mut byte = xorshift(0x9e37_79b9_7f4a_7c15);
+        for t in [AreaType::Stub, AreaType::TotallyStubby, AreaType::Nssa] {
+            run_in(t, &[]).unwrap_or_else(|v| panic!("{t}: quiet script: {v}"));
+            let mut reasons = BTreeSet::new();
+            for _ in 0..100 {
+                let script: Vec<u8> = (0..400).map(|_| byte()).collect();
+                let r = run_in(t, &script).unwrap_or_else(|v| panic!("{t}: {v}: {script:?}"));
+                reasons.extend(r.dropped.keys().copied());
+            }
+            for want in ["bad-lsa-type", "area-type-mismatch", "hello-mismatch"] {
+                assert!(
+                    reasons.contains(want),
+                    "{t}: {want} never reached: {reasons:?}"
+                );
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
         /// Any script: the invariants of [`run`] hold.
@@ -652,6 +719,17 @@ mod tests {
         fn any_script_keeps_the_invariants(data in proptest::collection::vec(any::<u8>(), 0..600)) {
             if let Err(v) = run(&data) {
                 prop_assert!(false, "{v}");
+            }
+        }
+
+        /// The same in the other area types (the type from the first byte).
+        #[test]
+        fn any_script_in_any_area_type_keeps_the_invariants(
+            t in 0usize..4,
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            if let Err(v) = run_in(AreaType::ALL[t], &data) {
+                prop_assert!(false, "{}: {v}", AreaType::ALL[t]);
             }
         }
     }

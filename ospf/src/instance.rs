@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use crate::area::{AreaId, AreaType};
 use crate::auth::{self, CryptoSeq, NeighborAuthState};
 use crate::interface::{Interface, IsmEvent};
 pub use crate::interface::{InterfaceConfig, IsmState, NetworkType};
@@ -46,6 +47,9 @@ pub struct Config {
     /// LSAs from others are refused, so that no neighbour can exhaust the
     /// director's memory. Default 200,000.
     pub max_lsa: usize,
+    /// The type of each area; an area not listed is normal. The backbone
+    /// (0.0.0.0) can only be normal.
+    pub area_types: BTreeMap<AreaId, AreaType>,
 }
 
 /// The default of [`Config::max_lsa`].
@@ -60,6 +64,7 @@ impl Default for Config {
             min_ls_interval: Duration::from_secs(1),
             stub_router_on_startup: None,
             max_lsa: DEFAULT_MAX_LSA,
+            area_types: BTreeMap::new(),
         }
     }
 }
@@ -70,6 +75,16 @@ pub enum ConfigError {
     /// Router ID 0.0.0.0 is reserved.
     #[error("router ID 0.0.0.0 is not a valid OSPF router ID")]
     ZeroRouterId,
+    /// The backbone can only be a normal area (RFC 2328 3.6, RFC 3101).
+    #[error("the backbone (area 0.0.0.0) can only be a normal area, not {0}")]
+    BackboneAreaType(AreaType),
+}
+
+impl Config {
+    /// The type of `area` (normal unless listed).
+    pub fn area_type(&self, area: AreaId) -> AreaType {
+        self.area_types.get(&area).copied().unwrap_or_default()
+    }
 }
 
 /// Identifies an interface of an [`Instance`].
@@ -171,6 +186,22 @@ pub enum Event {
         /// The limit.
         limit: usize,
     },
+    /// A neighbour's Hellos disagree with the area type (E- or N-bit,
+    /// RFC 2328 10.5, RFC 3101): they are dropped. Reported once per
+    /// sender; again only when it announces something else, or after it
+    /// agreed or was silent for a RouterDeadInterval.
+    AreaTypeMismatch {
+        /// The interface.
+        iface: IfaceId,
+        /// Its name.
+        name: String,
+        /// The sender's address.
+        addr: Ipv4Addr,
+        /// The sender's router ID.
+        router_id: Ipv4Addr,
+        /// What it expects and what we are, in words.
+        reason: String,
+    },
 }
 
 /// How a received LSA claims to be ours (RFC 2328 13.4).
@@ -212,6 +243,11 @@ pub struct InterfaceInfo {
     pub addr: Ipv4Addr,
     /// Area ID.
     pub area: Ipv4Addr,
+    /// The area's type.
+    pub area_type: AreaType,
+    /// Senders of Hellos that disagree with the area type, heard within a
+    /// RouterDeadInterval, with what they expect.
+    pub area_type_mismatches: Vec<(Ipv4Addr, String)>,
     /// Network type.
     pub network: NetworkType,
     /// Interface state.
@@ -332,6 +368,10 @@ impl Instance {
         if config.router_id.is_unspecified() {
             return Err(ConfigError::ZeroRouterId);
         }
+        let backbone = config.area_type(crate::area::BACKBONE);
+        if backbone != AreaType::Normal {
+            return Err(ConfigError::BackboneAreaType(backbone));
+        }
         let stub_router_until = config
             .stub_router_on_startup
             .and_then(|d| now.checked_add(d));
@@ -368,10 +408,11 @@ impl Instance {
         let id = IfaceId(self.next_iface);
         self.next_iface += 1;
         let dead = Duration::from_secs(u64::from(cfg.dead_interval.max(1)));
+        let types = self.config.area_type(cfg.area).lsa_types();
         let area = self
             .areas
             .entry(cfg.area)
-            .or_insert_with(|| Area::new(cfg.area));
+            .or_insert_with(|| Area::new(cfg.area, types));
         // The first Router-LSA waits for the adjacency that shapes it, or
         // a RouterDeadInterval if none forms (see `origin`).
         if !area.gate_open {
@@ -554,7 +595,10 @@ impl Instance {
         if self.shutdown.is_some() {
             return;
         }
-        self.areas.entry(area).or_insert_with(|| Area::new(area));
+        let types = self.config.area_type(area).lsa_types();
+        self.areas
+            .entry(area)
+            .or_insert_with(|| Area::new(area, types));
         self.vips.insert(vip, Vip { area, cost });
         self.settle(now);
     }
@@ -635,6 +679,8 @@ impl Instance {
                 ifindex: i.cfg.ifindex,
                 addr: i.cfg.addr,
                 area: i.cfg.area,
+                area_type: self.config.area_type(i.cfg.area),
+                area_type_mismatches: i.area_mismatches.current(now, i.dead_interval()),
                 network: i.cfg.network,
                 state: i.state,
                 dr: i.dr,
@@ -731,7 +777,7 @@ impl Instance {
     }
 
     /// Received packets dropped, by reason: the [`auth::AuthError::reason`]
-    /// names, "decode", "wrong-area", "hello-mismatch", "mtu-mismatch",
+    /// names, "decode", "wrong-area", "hello-mismatch", "area-type-mismatch", "mtu-mismatch",
     /// "unknown-neighbor", "bad-state", "own-packet", "not-dr",
     /// "wrong-subnet", "wrong-destination", "unknown-interface",
     /// "not-adjacent", "dd-sequence", "bad-ls-request", "bad-ls-update",

@@ -7,10 +7,11 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use crate::area::MismatchSenders;
 use crate::auth::AuthConfig;
 use crate::election::{self, Candidate};
 use crate::instance::{Event, IfaceId, Instance};
-use crate::lsa::{LsaHeader, Options, RawLsa};
+use crate::lsa::{LsaHeader, RawLsa};
 use crate::neighbor::{Neighbor, NsmEvent, NsmState};
 use crate::packet::{Hello, PacketBody, ALL_D_ROUTERS, ALL_SPF_ROUTERS};
 
@@ -197,6 +198,9 @@ pub(crate) struct Interface {
     /// When our own LSAs are next offered again to the Full neighbours
     /// here (see [`REOFFER_RXMT_INTERVALS`]).
     pub(crate) reoffer_due: Option<Instant>,
+    /// Senders of Hellos that disagree with the area type, each reported
+    /// once (see [`MismatchSenders`]).
+    pub(crate) area_mismatches: MismatchSenders,
 }
 
 /// Every this many RxmtIntervals (50 s by default) our own LSAs are sent
@@ -226,6 +230,7 @@ impl Interface {
             delayed_ack_due: None,
             flood_queue: Vec::new(),
             reoffer_due: None,
+            area_mismatches: MismatchSenders::default(),
         }
     }
 
@@ -460,6 +465,7 @@ impl Instance {
         let Some(iface) = self.ifaces.get_mut(&iid) else {
             return;
         };
+        let area_type = self.config.area_type(iface.cfg.area);
         iface.hello_due = Some(now + iface.cfg.hello_period());
         let hello = Hello {
             // 9.5: the mask is 0.0.0.0 on point-to-point networks.
@@ -468,8 +474,9 @@ impl Instance {
                 NetworkType::PointToPoint => Ipv4Addr::UNSPECIFIED,
             },
             hello_interval: iface.cfg.hello_interval,
-            // E: a normal area; AS-external-LSAs are flooded here.
-            options: Options::E,
+            // E in a normal area (AS-external-LSAs are flooded here), N in
+            // an NSSA, neither in a stub area (RFC 2328 A.2, RFC 3101 2.1).
+            options: area_type.hello_options(),
             router_priority: iface.cfg.priority,
             router_dead_interval: iface.cfg.dead_interval,
             designated_router: iface.dr,
@@ -511,9 +518,28 @@ impl Instance {
             self.count("hello-mismatch");
             return;
         }
-        // 10.5: the E-bit must match the area's ExternalRoutingCapability.
-        if !hello.options.contains(Options::E) {
-            self.count("hello-mismatch");
+        // 10.5: the E-bit must match the area's ExternalRoutingCapability;
+        // RFC 3101 2.1: so must the N-bit. Reported once per sender.
+        let area_type = self.config.area_type(cfg.area);
+        if let Err(mismatch) = area_type.check_hello(hello.options) {
+            let dead = iface.dead_interval();
+            let name = cfg.name.clone();
+            self.count("area-type-mismatch");
+            let Some(iface) = self.ifaces.get_mut(&iid) else {
+                return;
+            };
+            if iface
+                .area_mismatches
+                .heard(now, dead, src, router_id, mismatch)
+            {
+                self.events.push_back(Event::AreaTypeMismatch {
+                    iface: iid,
+                    name,
+                    addr: src,
+                    router_id,
+                    reason: mismatch.describe(src),
+                });
+            }
             return;
         }
         let network = cfg.network;
@@ -537,6 +563,7 @@ impl Instance {
         let Some(iface) = self.ifaces.get_mut(&iid) else {
             return;
         };
+        iface.area_mismatches.agreed(src);
         let is_new = !iface.neighbors.contains_key(&src);
         let nbr = iface
             .neighbors

@@ -3,6 +3,7 @@
 //!
 //! - `packet`, `lsa`: the wire codec (nom to decode, bytes to encode);
 //!   `validate`: what a received LSA must be before it is stored.
+//! - `area`: area types (normal, stub, totally stubby, NSSA).
 //! - `auth`: null, simple, keyed MD5 and HMAC-SHA authentication.
 //! - `election`: DR/BDR election.
 //! - `fuzzing` (feature `fuzzing`): the stateful fuzzing harness.
@@ -12,6 +13,7 @@
 //!   `interface` (RFC 2328 9), `neighbor` (10), `lsdb` (12, 14), `flood`
 //!   (13) and `origin` (12.4, 13.4, RFC 6987).
 
+pub mod area;
 pub mod auth;
 pub mod election;
 mod flood;

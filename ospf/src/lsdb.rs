@@ -586,11 +586,12 @@ pub(crate) struct Area {
 }
 
 impl Area {
-    /// An empty area.
-    pub(crate) fn new(id: Ipv4Addr) -> Self {
+    /// An empty area taking the LS types `types` (see
+    /// [`crate::area::AreaType::lsa_types`]).
+    pub(crate) fn new(id: Ipv4Addr, types: LsaTypes) -> Self {
         Area {
             id,
-            types: LsaTypes::NORMAL,
+            types,
             lsdb: Lsdb::default(),
             self_orig: BTreeMap::new(),
             gate_open: false,

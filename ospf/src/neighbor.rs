@@ -24,9 +24,6 @@ use crate::validate::check_header;
 
 /// Link State Request packets' worth of entries kept outstanding.
 pub(crate) const LSR_WINDOW_PACKETS: usize = 16;
-/// Options we send in Database Description packets: E (normal area) and O
-/// (we store and flood opaque LSAs, RFC 5250).
-pub(crate) const DD_OPTIONS: Options = Options(Options::E.0 | Options::O.0);
 /// Size of an LS request entry (RFC 2328 A.3.4).
 const LS_REQUEST_LEN: usize = 12;
 /// Fixed part of a Database Description body (RFC 2328 A.3.3).
@@ -224,7 +221,8 @@ impl Neighbor {
 
     /// Takes the next DD to send from the summary list: as many headers as
     /// fit `capacity`, M set if more remain, MS if we are master.
-    fn next_dd(&mut self, capacity: usize, mtu: u16) -> DatabaseDescription {
+    /// `options` as [`crate::area::AreaType::dd_options`] gives them.
+    fn next_dd(&mut self, capacity: usize, mtu: u16, options: Options) -> DatabaseDescription {
         let n = capacity.min(self.summary.len());
         let lsa_headers: Vec<LsaHeader> = self.summary.drain(..n).collect();
         let mut flags = DdFlags::empty();
@@ -232,7 +230,7 @@ impl Neighbor {
         flags.set(DdFlags::M, !self.summary.is_empty());
         DatabaseDescription {
             interface_mtu: mtu,
-            options: DD_OPTIONS,
+            options,
             flags,
             dd_sequence_number: self.dd_seq,
             lsa_headers,
@@ -286,6 +284,7 @@ impl Instance {
         let Some(iface) = self.ifaces.get_mut(&iid) else {
             return;
         };
+        let dd_options = self.config.area_type(iface.cfg.area).dd_options();
         let adj_ok = iface.adjacency_wanted(addr);
         let dead = iface.dead_interval();
         let stall_after = iface.rxmt_interval() * STALL_RXMT_INTERVALS;
@@ -314,7 +313,7 @@ impl Instance {
             nbr.master = true;
             nbr.last_sent = Some(DatabaseDescription {
                 interface_mtu: mtu,
-                options: DD_OPTIONS,
+                options: dd_options,
                 flags: DdFlags::I | DdFlags::M | DdFlags::MS,
                 dd_sequence_number: nbr.dd_seq,
                 lsa_headers: Vec::new(),
@@ -409,10 +408,11 @@ impl Instance {
         };
         let capacity = (iface.max_packet_len() - OSPF_HEADER_LEN - DD_FIXED_LEN) / LSA_HEADER_LEN;
         let mtu = iface.cfg.mtu;
+        let options = self.config.area_type(iface.cfg.area).dd_options();
         let Some(nbr) = iface.neighbors.get_mut(&addr) else {
             return;
         };
-        let dd = nbr.next_dd(capacity.max(1), mtu);
+        let dd = nbr.next_dd(capacity.max(1), mtu, options);
         nbr.last_sent = Some(dd);
         self.send_dd(now, iid, addr);
     }

@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 use crate::instance::{Event, IfaceId, Instance, SelfLsaKind};
 use crate::interface::{IsmState, NetworkType};
 use crate::lsa::{
-    Lsa, LsaBody, LsaHeader, LsaKey, LsaType, NetworkLsa, Options, RouterFlags, RouterLink,
-    RouterLinkType, RouterLsa, INITIAL_SEQUENCE_NUMBER, MAX_AGE, MAX_SEQUENCE_NUMBER,
-    MIN_LS_ARRIVAL,
+    Lsa, LsaBody, LsaHeader, LsaKey, LsaType, NetworkLsa, RouterFlags, RouterLink, RouterLinkType,
+    RouterLsa, INITIAL_SEQUENCE_NUMBER, MAX_AGE, MAX_SEQUENCE_NUMBER, MIN_LS_ARRIVAL,
 };
 use crate::neighbor::NsmState;
 
@@ -333,6 +332,8 @@ impl Instance {
     fn originate_one(&mut self, now: Instant, area_id: Ipv4Addr, key: LsaKey) {
         let desired = self.desired(area_id, &key, now);
         let min_interval = self.config.min_ls_interval;
+        // E only in normal areas (RFC 2328 12.1.2).
+        let lsa_options = self.config.area_type(area_id).lsa_options();
         let wall_now = self.wall_now(now);
         let Some(area) = self.areas.get_mut(&area_id) else {
             return;
@@ -423,7 +424,7 @@ impl Instance {
                 let lsa = Lsa {
                     header: LsaHeader {
                         age: 0,
-                        options: Options::E,
+                        options: lsa_options,
                         lsa_type: key.lsa_type,
                         link_state_id: key.link_state_id,
                         advertising_router: key.advertising_router,

@@ -27,6 +27,10 @@ pub struct LsaTypes {
     /// AS-external-LSAs (type 5) and AS-scoped opaque LSAs (type 11): not in
     /// stub and NSSA areas.
     pub as_external: bool,
+    /// ASBR-summary-LSAs (type 4): not in stub areas and NSSAs either
+    /// (RFC 2328 Errata 3746: they describe routers that only type-5 LSAs
+    /// use; BIRD refuses them there too).
+    pub asbr_summary: bool,
     /// NSSA-LSAs (type 7): only in NSSA areas.
     pub nssa: bool,
     /// Opaque LSAs (types 9-11): only while we set the O-bit.
@@ -38,6 +42,7 @@ impl LsaTypes {
     /// is): types 1-5 and 9-11.
     pub const NORMAL: LsaTypes = LsaTypes {
         as_external: true,
+        asbr_summary: true,
         nssa: false,
         opaque: true,
     };
@@ -45,7 +50,8 @@ impl LsaTypes {
     /// True if an LSA of type `t` may be stored and flooded here.
     pub fn accepts(self, t: LsaType) -> bool {
         match t.0 {
-            1..=4 => true,
+            1..=3 => true,
+            4 => self.asbr_summary,
             5 => self.as_external,
             7 => self.nssa,
             9 | 10 => self.opaque,
@@ -479,17 +485,20 @@ mod tests {
     fn area_types_decide_the_accepted_types() {
         let nssa = LsaTypes {
             as_external: false,
+            asbr_summary: false,
             nssa: true,
             opaque: true,
         };
         let stub = LsaTypes {
             as_external: false,
+            asbr_summary: false,
             nssa: false,
             opaque: false,
         };
-        for t in [1, 2, 3, 4] {
+        for t in [1, 2, 3] {
             assert!(N.accepts(LsaType(t)) && nssa.accepts(LsaType(t)) && stub.accepts(LsaType(t)));
         }
+        assert!(N.accepts(LsaType(4)) && !nssa.accepts(LsaType(4)) && !stub.accepts(LsaType(4)));
         assert!(N.accepts(LsaType(5)) && !nssa.accepts(LsaType(5)) && !stub.accepts(LsaType(5)));
         assert!(!N.accepts(LsaType(7)) && nssa.accepts(LsaType(7)));
         assert!(N.accepts(LsaType(11)) && !nssa.accepts(LsaType(11)));

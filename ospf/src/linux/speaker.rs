@@ -164,7 +164,8 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
         }
     })?;
     let start = Instant::now();
-    let mut inst = Instance::new(cfg.instance.clone(), start, wall_clock_secs());
+    let mut inst = Instance::try_new(cfg.instance.clone(), start, wall_clock_secs())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let mut ifaces: BTreeMap<IfaceId, u32> = BTreeMap::new();
     for i in &cfg.interfaces {
         let link = kernel.iter().find(|l| l.name == i.name).ok_or_else(|| {
@@ -272,6 +273,14 @@ pub async fn run(cfg: SpeakerConfig, mut commands: mpsc::Receiver<Command>) -> i
                     ..
                 } => {
                     tracing::warn!(neighbor = %router_id, %addr, %state, "adjacency stalled, restarting it: {reason}");
+                }
+                Event::AreaTypeMismatch {
+                    name,
+                    router_id,
+                    reason,
+                    ..
+                } => {
+                    tracing::warn!(interface = %name, neighbor = %router_id, "Hellos dropped: {reason}");
                 }
                 Event::MaxLsaReached { limit } => {
                     tracing::warn!(
