@@ -6,13 +6,14 @@
 //! `*.toml` files (read in name order) add more `[[service]]` tables.
 //! Nothing is applied unless everything validates.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ospf::auth::{Algorithm, AuthConfig, Key, Window};
-use ospf::instance::{Config as InstanceConfig, NetworkType};
+use ospf::instance::{AreaType, Config as InstanceConfig, NetworkType};
 use ospf::linux::speaker::{SpeakerConfig, SpeakerInterface};
 use serde::Deserialize;
 use toml::Spanned;
@@ -217,12 +218,36 @@ enum NetworkFile {
     PointToPoint,
 }
 
+/// `area_type` of an interface's area.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum AreaTypeFile {
+    Normal,
+    Stub,
+    TotallyStubby,
+    Nssa,
+}
+
+impl From<AreaTypeFile> for AreaType {
+    fn from(t: AreaTypeFile) -> AreaType {
+        match t {
+            AreaTypeFile::Normal => AreaType::Normal,
+            AreaTypeFile::Stub => AreaType::Stub,
+            AreaTypeFile::TotallyStubby => AreaType::TotallyStubby,
+            AreaTypeFile::Nssa => AreaType::Nssa,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InterfaceFile {
     name: String,
     #[serde(default)]
     area: Option<Ipv4Addr>,
+    /// The type of the interface's area; every interface of an area must
+    /// say the same (one without the key says normal).
+    area_type: Option<Spanned<AreaTypeFile>>,
     network: Option<NetworkFile>,
     hello: Option<u16>,
     dead: Option<u32>,
@@ -552,6 +577,8 @@ impl Config {
         }
         let mut interfaces = Vec::new();
         let mut warnings = Vec::new();
+        // Area -> (type, the interface that set it first, where).
+        let mut area_types: BTreeMap<Ipv4Addr, (AreaType, String, Range<usize>)> = BTreeMap::new();
         for spanned in &raw.ospf.interface {
             let i = spanned.get_ref();
             let span = spanned.span();
@@ -560,6 +587,33 @@ impl Config {
                 .any(|x: &SpeakerInterface| x.name == i.name)
             {
                 return Err(err(span, format!("interface {} is listed twice", i.name)));
+            }
+            let area = i.area.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let (area_type, at) = match &i.area_type {
+                Some(t) => (AreaType::from(*t.get_ref()), t.span()),
+                None => (AreaType::Normal, span.clone()),
+            };
+            if area.is_unspecified() && area_type != AreaType::Normal {
+                let msg = format!(
+                    "{}: the backbone (area 0.0.0.0) can only be normal, not {area_type}",
+                    i.name
+                );
+                return Err(err(at, msg));
+            }
+            match area_types.get(&area) {
+                Some((first, by, first_at)) if *first != area_type => {
+                    let (line, column) = line_col(text, first_at.start);
+                    let msg = format!(
+                        "{}: area {area} is {area_type} here but {first} for interface {by} \
+                         ({file}:{line}:{column}); one area has one type (no area_type means normal)",
+                        i.name
+                    );
+                    return Err(err(at, msg));
+                }
+                Some(_) => {}
+                None => {
+                    area_types.insert(area, (area_type, i.name.clone(), at));
+                }
             }
             let (hello, dead, multiplier) = match i.hello_multiplier {
                 Some(m) => {
@@ -606,7 +660,7 @@ impl Config {
             ));
             interfaces.push(SpeakerInterface {
                 name: i.name.clone(),
-                area: i.area.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                area,
                 network: match network {
                     NetworkFile::Broadcast => NetworkType::Broadcast,
                     NetworkFile::PointToPoint => NetworkType::PointToPoint,
@@ -731,6 +785,11 @@ impl Config {
             min_ls_interval: Duration::from_millis(raw.ospf.min_ls_interval_ms),
             stub_router_on_startup: (raw.ospf.stub_router_on_startup > 0)
                 .then(|| Duration::from_secs(raw.ospf.stub_router_on_startup)),
+            area_types: area_types
+                .into_iter()
+                .filter(|(_, (t, ..))| *t != AreaType::Normal)
+                .map(|(a, (t, ..))| (a, t))
+                .collect(),
         };
         Ok(Config {
             control_socket: raw
@@ -1213,6 +1272,74 @@ cost = 5
             &GOOD.replace("[ospf]\n", "[ospf]\nmax_lsa = 10\n"),
             6,
             "max_lsa must be at least 100",
+        );
+    }
+
+    const AREAS: &str = r#"
+router_id = "198.18.0.11"
+
+[ospf]
+[[ospf.interface]]
+name = "eth0"
+area = "0.0.0.1"
+area_type = "stub"
+
+[[ospf.interface]]
+name = "eth1"
+area = "0.0.0.1"
+area_type = "stub"
+
+[[ospf.interface]]
+name = "eth2"
+"#;
+
+    #[test]
+    fn area_types_one_per_area_backbone_normal() {
+        let c = Config::parse("a.toml", AREAS).expect("valid");
+        let one: Ipv4Addr = "0.0.0.1".parse().expect("ip");
+        let i = &c.speaker.instance;
+        assert_eq!(i.area_type(one), AreaType::Stub);
+        assert_eq!(i.area_type(Ipv4Addr::UNSPECIFIED), AreaType::Normal);
+        for (name, t) in [
+            ("normal", AreaType::Normal),
+            ("totally-stubby", AreaType::TotallyStubby),
+            ("nssa", AreaType::Nssa),
+        ] {
+            let c = Config::parse("a.toml", &AREAS.replace("\"stub\"", &format!("\"{name}\"")))
+                .expect("valid");
+            assert_eq!(c.speaker.instance.area_type(one), t);
+        }
+        // Two types for one area: named at the second, with the first.
+        fails(
+            &AREAS.replacen("area_type = \"stub\"", "area_type = \"nssa\"", 1),
+            13,
+            "eth1: area 0.0.0.1 is stub here but nssa for interface eth0 (a.toml:8:13)",
+        );
+        // An interface without the key is in a normal area.
+        fails(
+            &AREAS
+                .replacen(
+                    "area = \"0.0.0.1\"\narea_type = \"stub\"\n\n",
+                    "area = \"0.0.0.1\"\n\n",
+                    2,
+                )
+                .replacen(
+                    "area = \"0.0.0.1\"\n",
+                    "area = \"0.0.0.1\"\narea_type = \"stub\"\n",
+                    1,
+                ),
+            10,
+            "eth1: area 0.0.0.1 is normal here but stub for interface eth0",
+        );
+        fails(
+            &AREAS.replace("name = \"eth2\"", "name = \"eth2\"\narea_type = \"stub\""),
+            17,
+            "eth2: the backbone (area 0.0.0.0) can only be normal, not stub",
+        );
+        fails(
+            &AREAS.replace("\"stub\"", "\"stubby\""),
+            8,
+            "unknown variant `stubby`",
         );
     }
 

@@ -120,6 +120,13 @@ pub fn interface_json(i: &InterfaceInfo) -> Value {
         "name": i.name,
         "address": format!("{}/{}", i.addr, i.prefix_len),
         "area": i.area.to_string(),
+        "area_type": i.area_type.name(),
+        // Neighbours whose Hellos disagree with the area type, heard
+        // within a dead interval, with what they expect.
+        "area_type_mismatches": i.area_type_mismatches.iter().map(|(addr, reason)| json!({
+            "neighbor": addr.to_string(),
+            "reason": reason,
+        })).collect::<Vec<_>>(),
         "network": match i.network {
             ospf::instance::NetworkType::Broadcast => "broadcast",
             ospf::instance::NetworkType::PointToPoint => "point-to-point",

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::netns;
-use crate::topology::{NetworkType, Node, OspfAuth, OspfKey, Service, Topology};
+use crate::topology::{AreaType, NetworkType, Node, OspfAuth, OspfKey, Service, Topology};
 use crate::{LsaId, OspfNeighbor};
 
 #[derive(Debug, Clone)]
@@ -60,6 +60,9 @@ impl Anycastd {
                 NetworkType::PointToPoint => "point-to-point",
             };
             let _ = writeln!(c, "area = \"{}\"\nnetwork = \"{network}\"", o.area);
+            if o.area_type != AreaType::Normal {
+                let _ = writeln!(c, "area_type = \"{}\"", o.area_type);
+            }
             match o.hello_multiplier {
                 // Fast hellos: HelloInterval 0 on the wire, dead 1 s.
                 Some(m) => {

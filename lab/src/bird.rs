@@ -9,8 +9,8 @@ use ipnetwork::Ipv4Network;
 
 use crate::netns;
 use crate::topology::{
-    fast_hellos_supported, Implementation, NetworkType, Node, OspfAuth, OspfKey, Role, Topology,
-    EXTERNAL_ROUTE_RANGE,
+    fast_hellos_supported, AreaType, Implementation, NetworkType, Node, OspfAuth, OspfKey, Role,
+    Topology, EXTERNAL_ROUTE_RANGE,
 };
 use crate::{LsaId, OspfNeighbor, RouterLsaView};
 
@@ -77,8 +77,10 @@ impl Bird {
         // prefixes (as FRR prefers kernel routes).
         let externals = format!("source = RTS_INHERIT && net ~ [ {EXTERNAL_ROUTE_RANGE}+ ]");
         if node.role == Role::Router {
-            // Only OSPF routes go to the kernel, so the FIB shows the ECMP
-            // nexthops the router computed.
+            // Only OSPF routes go to the kernel, intra- and inter-area (a
+            // backbone router reaches VIPs of other areas through an area
+            // border router), so the FIB shows the ECMP nexthops the
+            // router computed.
             let (learn, import) = if node.external_routes > 0 {
                 (
                     "  learn;\n",
@@ -89,16 +91,11 @@ impl Bird {
             };
             let _ = writeln!(
                 c,
-                "protocol kernel {{\n{learn}  ipv4 {{ {import} export where source = RTS_OSPF; }};\n}}"
+                "protocol kernel {{\n{learn}  ipv4 {{ {import} export where source ~ [ RTS_OSPF, RTS_OSPF_IA ]; }};\n}}"
             );
         }
         // Group interfaces by area, as BIRD's config wants.
-        let mut areas: Vec<std::net::Ipv4Addr> = topo
-            .interfaces(&node.name)
-            .filter_map(|e| e.ospf.as_ref().map(|o| o.area))
-            .collect();
-        areas.sort();
-        areas.dedup();
+        let areas = topo.ospf_areas(&node.name);
         // Learned externals leave as AS-external LSAs (type 5, E2).
         let export = if node.external_routes > 0 {
             format!("export where {externals};")
@@ -109,10 +106,29 @@ impl Bird {
             c,
             "protocol ospf v2 {{\n  ecmp yes;\n  ipv4 {{ import all; {export} }};"
         );
-        for area in areas {
+        for (area, area_type) in areas {
             let _ = writeln!(c, "  area {area} {{");
+            // As an area border router: a stub area gets summaries and a
+            // default, a totally stubby one the default only; an NSSA gets
+            // summaries and a type-7 default.
+            match area_type {
+                AreaType::Normal => {}
+                AreaType::Stub => {
+                    let _ = writeln!(c, "    stub yes; summary yes;");
+                }
+                AreaType::TotallyStubby => {
+                    let _ = writeln!(c, "    stub yes; summary no;");
+                }
+                AreaType::Nssa => {
+                    let _ = writeln!(c, "    nssa; summary yes; default nssa yes;");
+                }
+            }
             for e in topo.interfaces(&node.name) {
-                let Some(o) = e.ospf.as_ref().filter(|o| o.area == area) else {
+                let Some(o) = e
+                    .ospf
+                    .as_ref()
+                    .filter(|o| (o.area, o.area_type) == (area, area_type))
+                else {
                     continue;
                 };
                 let kind = match o.network {
@@ -421,7 +437,7 @@ mod tests {
         assert!(r.contains("  learn;\n"), "{r}");
         assert!(
             r.contains(&format!(
-                "import where {only}; export where source = RTS_OSPF;"
+                "import where {only}; export where source ~ [ RTS_OSPF, RTS_OSPF_IA ];"
             )),
             "{r}"
         );

@@ -8,7 +8,9 @@ use std::process::Command;
 use serde::Deserialize;
 
 use crate::netns;
-use crate::topology::{NetworkType, Node, OspfAuth, Role, Topology, EXTERNAL_ROUTE_RANGE};
+use crate::topology::{
+    AreaType, NetworkType, Node, OspfAuth, Role, Topology, EXTERNAL_ROUTE_RANGE,
+};
 use crate::{LsaId, OspfNeighbor, RouterLsaView};
 
 const ZEBRA: &str = "/usr/lib/frr/zebra";
@@ -106,6 +108,16 @@ impl Frr {
             let _ = writeln!(c, " ospf router-id {rid}");
         }
         let _ = writeln!(c, " log-adjacency-changes detail");
+        // Area types (the same for every interface of an area).
+        for (area, t) in topo.ospf_areas(&node.name) {
+            let what = match t {
+                AreaType::Normal => continue,
+                AreaType::Stub => "stub",
+                AreaType::TotallyStubby => "stub no-summary",
+                AreaType::Nssa => "nssa",
+            };
+            let _ = writeln!(c, " area {area} {what}");
+        }
         if node.external_routes > 0 {
             // The blackholes the lab put in the kernel become AS-external
             // LSAs (type 5, E2).

@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ipnetwork::Ipv4Network;
+pub use ospf::area::AreaType;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -294,12 +295,22 @@ pub enum NetworkType {
     PointToPoint,
 }
 
+/// `area_type = "stub"`: one of [`AreaType::ALL`] by its name.
+fn area_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<AreaType>, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
 /// OSPF settings; every field is optional so the node's values can be
 /// overridden per interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OspfParams {
     pub area: Option<Ipv4Addr>,
+    /// The area's type (`normal`, `stub`, `totally-stubby`, `nssa`): a
+    /// router with interfaces in two areas is an area border router.
+    #[serde(default, deserialize_with = "area_type")]
+    pub area_type: Option<AreaType>,
     pub hello: Option<u16>,
     pub dead: Option<u32>,
     /// Fast hellos, as FRR's `ip ospf dead-interval minimal
@@ -329,6 +340,7 @@ impl OspfParams {
         };
         OspfParams {
             area: self.area.or(base.area),
+            area_type: self.area_type.or(base.area_type),
             hello,
             dead,
             hello_multiplier,
@@ -346,6 +358,7 @@ impl OspfParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceOspf {
     pub area: Ipv4Addr,
+    pub area_type: AreaType,
     /// 0 with fast hellos.
     pub hello: u16,
     /// 1 with fast hellos.
@@ -372,6 +385,7 @@ impl InterfaceOspf {
         };
         InterfaceOspf {
             area: p.area.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            area_type: p.area_type.unwrap_or_default(),
             hello,
             dead,
             hello_multiplier: p.hello_multiplier,
@@ -680,6 +694,19 @@ impl Topology {
             .filter(move |e| e.node == node)
     }
 
+    /// The OSPF areas a node's interfaces are in, with their types, in
+    /// area order, each once (the topology allows one type per area on a
+    /// node).
+    pub fn ospf_areas(&self, node: &str) -> Vec<(Ipv4Addr, AreaType)> {
+        let mut areas: Vec<(Ipv4Addr, AreaType)> = self
+            .interfaces(node)
+            .filter_map(|e| e.ospf.as_ref().map(|o| (o.area, o.area_type)))
+            .collect();
+        areas.sort();
+        areas.dedup();
+        areas
+    }
+
     /// The router ID of a node running OSPF: the configured one or the
     /// lowest interface address.
     pub fn router_id(&self, node: &Node) -> Option<Ipv4Addr> {
@@ -955,6 +982,7 @@ impl Validator {
             source: text.to_string(),
         };
         self.check_gateways(&topo)?;
+        self.check_area_types(&topo)?;
         Ok(topo)
     }
 
@@ -1242,6 +1270,15 @@ impl Validator {
             }
         };
         if let Some(o) = &ospf {
+            if o.area.is_unspecified() && o.area_type != AreaType::Normal {
+                return Err((
+                    e.node.span(),
+                    format!(
+                        "{node}: the backbone (area 0.0.0.0) can only be normal, not {}",
+                        o.area_type
+                    ),
+                ));
+            }
             if let (Some(m), Some(i)) = (o.hello_multiplier, implementation) {
                 fast_hellos_supported(i, m)
                     .map_err(|msg| (e.node.span(), format!("{node}: {msg}")))?;
@@ -1292,6 +1329,29 @@ impl Validator {
             mtu: e.mtu,
             ospf,
         })
+    }
+
+    /// One type per area on every node (an interface without `area_type`
+    /// is in a normal area).
+    fn check_area_types(&self, topo: &Topology) -> Result<(), Fail> {
+        for n in &topo.nodes {
+            let mut seen: BTreeMap<Ipv4Addr, AreaType> = BTreeMap::new();
+            for o in topo.interfaces(&n.name).filter_map(|e| e.ospf.as_ref()) {
+                match seen.insert(o.area, o.area_type) {
+                    Some(t) if t != o.area_type => {
+                        return Err((
+                            0..0,
+                            format!(
+                                "node {}: area {} is both {t} and {}; give all its interfaces one area_type",
+                                n.name, o.area, o.area_type
+                            ),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_gateways(&self, topo: &Topology) -> Result<(), Fail> {
@@ -1752,6 +1812,65 @@ b = { node = "d", addr = "198.18.3.1/31", ospf = { auth = { type = "md5", key_id
             1,
         );
         fails_with(&frr, 22, "only anycastd directors drain");
+    }
+
+    #[test]
+    fn area_types_render_for_every_implementation() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies");
+        let stub =
+            Topology::load(&dir.join("ospf-stub-frr.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let r1 = crate::frr::Frr::new(Path::new("/x")).config(&stub, stub.node("r1").expect("r1"));
+        assert!(r1.contains(" area 0.0.0.1 stub no-summary\n"), "{r1}");
+        assert!(!r1.contains(" area 0.0.0.0 "), "{r1}");
+        let d1 = crate::anycastd::Anycastd::new(Path::new("/x"))
+            .config(&stub, stub.node("d1").expect("d1"));
+        assert!(
+            d1.contains(
+                "area = \"0.0.0.1\"\nnetwork = \"broadcast\"\narea_type = \"totally-stubby\"\n"
+            ),
+            "{d1}"
+        );
+        let nssa =
+            Topology::load(&dir.join("ospf-nssa-bird.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let r1 =
+            crate::bird::Bird::new(Path::new("/x")).config(&nssa, nssa.node("r1").expect("r1"));
+        assert!(
+            r1.contains("  area 0.0.0.1 {\n    nssa; summary yes; default nssa yes;\n"),
+            "{r1}"
+        );
+        assert!(r1.contains("  area 0.0.0.0 {\n    interface"), "{r1}");
+        assert!(
+            r1.contains("export where source ~ [ RTS_OSPF, RTS_OSPF_IA ];"),
+            "{r1}"
+        );
+        // One type per area on a node (another node may disagree: that is
+        // a mismatch the lab must be able to build); the backbone only
+        // normal.
+        let text = std::fs::read_to_string(dir.join("ospf-stub-frr.toml")).expect("read");
+        let r1_link = "{ node = \"r1\", addr = \"198.18.2.1/31\" }";
+        let mixed = text.replacen(
+            r1_link,
+            "{ node = \"r1\", addr = \"198.18.2.1/31\", ospf = { area = \"0.0.0.1\" } }",
+            1,
+        );
+        assert_ne!(mixed, text);
+        let e = Topology::parse("t.toml", &mixed)
+            .expect_err("two types")
+            .to_string();
+        assert!(e.contains("area 0.0.0.1 is both"), "{e}");
+        let backbone = text.replacen(
+            "{ node = \"r1\", addr = \"198.18.2.1/31\" }",
+            "{ node = \"r1\", addr = \"198.18.2.1/31\", ospf = { area_type = \"stub\" } }",
+            1,
+        );
+        assert_ne!(backbone, text);
+        let e = Topology::parse("t.toml", &backbone)
+            .expect_err("stub backbone")
+            .to_string();
+        assert!(
+            e.contains("the backbone (area 0.0.0.0) can only be normal"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -200,8 +200,13 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
                     Some(k) => format!(", sending with key {k}"),
                     None => String::new(),
                 };
+                // A daemon from before area types sends none.
+                let area_type = match s(i, "area_type").as_str() {
+                    "-" => String::new(),
+                    t => format!(" ({t})"),
+                };
                 println!(
-                    "{} is {}, address {}, area {}, {} network\n  \
+                    "{} is {}, address {}, area {}{area_type}, {} network\n  \
                      hello {hello}, dead {} s, retransmit {} s, cost {}, priority {}, MTU {}\n  \
                      authentication {}{key}\n  DR {}, BDR {}, {} neighbors, {} adjacent",
                     s(i, "name"),
@@ -220,6 +225,14 @@ pub fn show(socket: &Path, what: ShowCommand, as_json: bool) -> Result<()> {
                     s(i, "neighbors"),
                     s(i, "adjacent")
                 );
+                let mismatches = i
+                    .get("area_type_mismatches")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for m in mismatches {
+                    println!("  area type mismatch, Hellos dropped: {}", s(&m, "reason"));
+                }
             }
         }
         "lsa" => print!("{}", render_lsa(&v)),

@@ -117,9 +117,10 @@ pub fn check_config(path: &Path, check_interfaces: bool) -> Result<()> {
     }
     for i in &s.interfaces {
         println!(
-            "ospf interface {} area {} {} hello {} dead {} priority {} cost {} auth {}",
+            "ospf interface {} area {} ({}) {} hello {} dead {} priority {} cost {} auth {}",
             i.name,
             i.area,
+            s.instance.area_type(i.area),
             match i.network {
                 ospf::instance::NetworkType::Broadcast => "broadcast",
                 ospf::instance::NetworkType::PointToPoint => "point-to-point",
@@ -1266,6 +1267,20 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     if o.max_lsa != n.max_lsa {
         out.push(format!("[ospf] max_lsa {} -> {}", o.max_lsa, n.max_lsa));
     }
+    // An area's type decides the Options of every packet and which LSAs the
+    // database holds: the speaker takes it at start only.
+    let areas: BTreeSet<Ipv4Addr> = o
+        .area_types
+        .keys()
+        .chain(n.area_types.keys())
+        .copied()
+        .collect();
+    for area in areas {
+        let (from, to) = (o.area_type(area), n.area_type(area));
+        if from != to {
+            out.push(format!("area {area} area_type {from} -> {to}"));
+        }
+    }
     let plain = |i: &SpeakerInterface| {
         format!(
             "{:?}",
@@ -1724,6 +1739,28 @@ async fn handle_control(mgr: &mut Manager, c: Control) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_area_type_change_needs_a_restart() {
+        let text = |t: &str| {
+            format!(
+                "router_id = \"198.18.0.11\"\n[ospf]\n[[ospf.interface]]\nname = \"eth0\"\n\
+                 area = \"0.0.0.1\"\n{t}\n"
+            )
+        };
+        let normal = Config::parse("a.toml", &text("")).expect("valid");
+        let stub = Config::parse("a.toml", &text("area_type = \"stub\"")).expect("valid");
+        let nssa = Config::parse("a.toml", &text("area_type = \"nssa\"")).expect("valid");
+        assert_eq!(
+            needs_restart(&normal, &stub),
+            ["area 0.0.0.1 area_type normal -> stub"]
+        );
+        assert_eq!(
+            needs_restart(&stub, &nssa),
+            ["area 0.0.0.1 area_type stub -> nssa"]
+        );
+        assert!(needs_restart(&stub, &stub).is_empty());
+    }
 
     #[test]
     fn counts_ipvs_connections_that_carry_traffic() {
