@@ -318,6 +318,17 @@ impl LabOptions {
 }
 
 impl Lab {
+    /// A shipped topology (`topologies/FILE` of this repository) built by
+    /// [`Lab::up_unique`] with the anycastd binary at `anycastd` (a test's
+    /// `env!("CARGO_BIN_EXE_anycastd")`).
+    pub fn up_shipped(file: &str, anycastd: impl Into<PathBuf>) -> Result<Lab, LabError> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../topologies")
+            .join(file);
+        let topo = Topology::load(&path)?;
+        Lab::up_unique(topo, LabOptions::with_anycastd(anycastd))
+    }
+
     /// Builds the topology under a name unique to this process, so tests can
     /// run in parallel.
     pub fn up_unique(topo: Topology, opts: LabOptions) -> Result<Lab, LabError> {
@@ -686,6 +697,25 @@ impl Lab {
         self.known(node)?;
         netns::output(&self.ns_path(node), program, args)
             .context(|| format!("{node}: {program} {}", args.join(" ")))
+    }
+
+    /// Runs the lab's `anycastd` binary (in the root namespace: it only
+    /// talks to the daemon's control socket) with `args` and `--socket`
+    /// naming `node`'s daemon, to its end.
+    pub fn anycastd_cli(
+        &self,
+        node: &str,
+        args: &[&str],
+    ) -> Result<std::process::Output, LabError> {
+        let binary = self.anycastd.clone().ok_or_else(|| {
+            LabError::Missing("the anycastd binary (LabOptions::anycastd)".into())
+        })?;
+        Command::new(&binary)
+            .args(args)
+            .arg("--socket")
+            .arg(self.anycastd(node).socket())
+            .output()
+            .context(|| format!("{node}: {} {}", binary.display(), args.join(" ")))
     }
 
     /// The FRR instance of a node whose implementation is FRR (for
