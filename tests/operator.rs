@@ -208,10 +208,56 @@ fn operator_commands_do_what_they_say_and_tell_the_truth() {
         waited.as_secs_f64(),
         String::from_utf8_lossy(&d.stderr).trim()
     );
-    drop(held);
     let u = ctl(&lab, "d1", &["undrain", VIP]);
     assert!(u.status.success(), "{}", text(&u));
     scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(15)).expect("undrained");
+
+    // SIGTERM drains, and the drain waits for the connection still held
+    // (its deadline is 5 s); a second SIGTERM stops at once.
+    let log = lab.anycastd("d1").log_path();
+    let draining = || {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        t.matches("SIGTERM: draining").count()
+    };
+    let before = draining();
+    let first_term = Instant::now();
+    lab.signal_anycastd("d1", lab::Signal::SIGTERM)
+        .expect("SIGTERM");
+    let heard = lab::wait_for(Duration::from_secs(2), Duration::from_millis(5), || {
+        (draining() > before).then_some(())
+    });
+    assert!(heard.is_some(), "d1 logged no drain after SIGTERM");
+    // Still running past its 500 ms cost hold: the connection holds it.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        lab.anycastd_pid("d1").is_some(),
+        "d1 exited while a connection was left"
+    );
+    let second_term = Instant::now();
+    lab.signal_anycastd("d1", lab::Signal::SIGTERM)
+        .expect("second SIGTERM");
+    lab.wait_anycastd_exit("d1", Duration::from_secs(3))
+        .expect("d1 exits after the second SIGTERM");
+    let stopped = second_term.elapsed();
+    println!(
+        "second SIGTERM {:.0} ms into the drain (a connection held): exited {:.0} ms later",
+        (second_term - first_term).as_secs_f64() * 1000.0,
+        stopped.as_secs_f64() * 1000.0
+    );
+    assert!(
+        stopped < Duration::from_millis(1000),
+        "the second SIGTERM took {stopped:?} to stop d1"
+    );
+    drop(held);
+    lab.restart_anycastd("d1").expect("restart d1");
+    // Back when d1 itself announces the VIP again (the router may still
+    // hold its old nexthop: a second SIGTERM does not wait for the flush).
+    let announced = lab::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
+        lab.anycastd("d1").status().ok()?;
+        (vip_row(&lab, "d1", vip())["advertised"] == true).then_some(())
+    });
+    assert!(announced.is_some(), "{}", vip_row(&lab, "d1", vip()));
+    scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(15)).expect("d1 back");
 
     // A local VIP is announced only while it is on this node's lo: taken
     // off, it is withdrawn and status says why; a reload puts it back.
