@@ -9,8 +9,10 @@
 //!    that window, and it returns once the server is back;
 //! c. drain/undrain, SIGTERM and a rolling restart under load lose nothing
 //!    (a Linux router's hash-threshold ECMP moves some in-flight flows when
-//!    its nexthop set changes; a request reset across such a change is
-//!    reported as a rehash, at most two per step, and anything else fails);
+//!    its nexthop set changes; a request reset across one of the changes
+//!    the step made is reported as a rehash, at most one per change, and
+//!    anything else fails); SIGTERM exits within 3 s, never by running
+//!    the drain to its deadline;
 //! d. a broken config is rejected by `reload` with file:line and changes
 //!    nothing; a valid one adds a second VIP's route.
 //!
@@ -157,45 +159,56 @@ fn fib_timeline(watch: &FibWatch, since: Instant) -> String {
 }
 
 /// Whether a failed request was in flight while the router's nexthop set
-/// changed: a Linux router hashes flows onto nexthops by hash-threshold, so
-/// a change of the set moves some in-flight flows to another director,
-/// which answers their next segment with a reset. No director can prevent
-/// that (IPVS mode with `mh` and sloppy TCP on every director can), so such
-/// resets are reported, bounded and told apart from real failures.
-fn in_flight_at_fib_change(at: Instant, e: &RequestEvent, fib: &[FibChange]) -> bool {
+/// changed at `change`: a Linux router hashes flows onto nexthops by
+/// hash-threshold, so a change of the set moves some in-flight flows to
+/// another director, which answers their next segment with a reset. No
+/// director can prevent that (IPVS mode with `mh` and sloppy TCP on every
+/// director can), so such resets are reported and counted apart.
+fn in_flight_at(at: Instant, e: &RequestEvent, change: &FibChange) -> bool {
     let reset = matches!(&e.outcome, Outcome::Failed { reason } if reason == "reset");
-    let end = at + e.latency;
-    reset
-        && fib.iter().skip(1).any(|c| {
-            // The change happened in (before, at + dump time].
-            at <= c.at + Duration::from_millis(2) && end >= c.before
-        })
+    // The change happened in (before, at + dump time].
+    reset && at <= change.at + Duration::from_millis(2) && at + e.latency >= change.before
 }
 
-fn assert_no_failures(step: &str, report: &LoadReport, fib: &FibWatch, origin: Instant) {
-    let changes = fib.changes();
-    let failures = describe_failures(report, &changes, origin);
+/// No request of the step failed, except a reset in flight across one of
+/// the step's `planned` nexthop changes (the ones the step caused and
+/// waited for): at most one per planned change, since the load starts a
+/// request every 20 ms and each takes a few ms. A reset at any other
+/// change of the FIB, or more than one per planned change, fails.
+fn assert_no_failures(
+    step: &str,
+    report: &LoadReport,
+    fib: &FibWatch,
+    origin: Instant,
+    planned: &[&FibChange],
+) {
+    let failures = describe_failures(report, &fib.changes(), origin);
     for f in &failures {
         println!("  {step}: failed {f}");
     }
-    let rehashed = report
-        .failures()
-        .into_iter()
-        .filter(|(at, e)| in_flight_at_fib_change(*at, e, &changes))
-        .count();
-    if rehashed > 0 {
-        println!(
-            "  {step}: {rehashed} request(s) reset while in flight across a change of the \
-             router's nexthop set (ECMP hash-threshold rehash, not a director failure)"
+    let mut excused = 0;
+    for change in planned {
+        let n = report
+            .failures()
+            .into_iter()
+            .filter(|(at, e)| in_flight_at(*at, e, change))
+            .count();
+        assert!(
+            n <= 1,
+            "{step}: {n} requests reset across the planned change to [{}]; a rehash explains one\n{}",
+            gws(change),
+            failures.join("\n")
         );
+        excused += n;
     }
-    assert!(
-        rehashed <= 2,
-        "{step}: {rehashed} in-flight resets at FIB changes is more than a rehash explains\n{}",
-        failures.join("\n")
+    println!(
+        "  {step}: {} failed, {excused} of them reset in flight across one of the {} planned \
+         nexthop changes (ECMP hash-threshold rehash, not a director failure)",
+        report.failed,
+        planned.len()
     );
     assert_eq!(
-        report.failed - rehashed,
+        report.failed - excused,
         0,
         "{step}: {}\n{}",
         report.summary(),
@@ -260,31 +273,20 @@ fn wait_gateways(
 }
 
 /// A director stopped by SIGTERM leaves in about a second (drain, flush
-/// acknowledged, last Hello), and started again its route returns without
-/// waiting for a retransmission (RxmtInterval is FRR's default 5 s here):
-/// the router still holds our flushed Router-LSA, so the new instance must
-/// outnumber it and arrive after the router's MinLSArrival.
-///
-/// One exception to the first second: a connection the router moved to
-/// another director in mid-handshake (the ECMP rehash when the cost rises)
-/// can no longer finish here, so it holds the drain until its deadline
-/// (`story` then says `drained (deadline ...)`); the flush and exit must
-/// still follow at once.
-fn assert_quick_return(lab: &Lab, d: &str, exited: Duration, back: Duration, story: &str) {
-    let deadline = lab
-        .topology
-        .node(d)
-        .and_then(|n| n.drain.as_ref())
-        .and_then(|x| x.deadline_s)
-        .map_or(Duration::from_secs(30), Duration::from_secs);
-    let bound = if story.contains("drained (deadline") {
-        println!("   ({d}: a connection orphaned by the rehash held the drain to its {deadline:?} deadline)");
-        deadline + Duration::from_millis(1500)
-    } else {
-        Duration::from_secs(3)
-    };
+/// acknowledged, last Hello; README: 1.1 s, bound here 3 s), and started
+/// again its route returns without waiting for a retransmission
+/// (RxmtInterval is FRR's default 5 s here; bound 3 s): the router still
+/// holds our flushed Router-LSA, so the new instance must outnumber it and
+/// arrive after the router's MinLSArrival. A drain that ran to its
+/// deadline fails: a connection the router moved elsewhere is not waited
+/// for (README), so nothing excuses it.
+fn assert_quick_return(d: &str, exited: Duration, back: Duration, story: &str) {
     assert!(
-        exited < bound,
+        !story.contains("drained (deadline"),
+        "{d}: the SIGTERM drain ran to its deadline ({story})"
+    );
+    assert!(
+        exited < Duration::from_secs(3),
         "{d}: the daemon took {exited:?} to exit after SIGTERM ({story})"
     );
     assert!(
@@ -532,7 +534,7 @@ fn anycast_frr() {
         report.summary(),
         fib_timeline(&fib, drain_at)
     );
-    assert_no_failures("drain/undrain", &report, &fib, drain_at);
+    assert_no_failures("drain/undrain", &report, &fib, drain_at, &[&left, &back]);
     println!(
         "c. drain/undrain took {:.1} s",
         step.elapsed().as_secs_f64()
@@ -563,7 +565,7 @@ fn anycast_frr() {
         ms(exited),
         report.summary()
     );
-    assert_no_failures("SIGTERM", &report, &fib, term_at);
+    assert_no_failures("SIGTERM", &report, &fib, term_at, &[&left]);
     let restart_at = Instant::now();
     lab.restart_anycastd("d3").expect("start d3 again");
     let back = wait_gateways(
@@ -578,13 +580,14 @@ fn anycast_frr() {
         ms(back.at - restart_at),
         step.elapsed().as_secs_f64()
     );
-    assert_quick_return(&lab, "d3", exited, back.at - restart_at, &story);
+    assert_quick_return("d3", exited, back.at - restart_at, &story);
 
     // c3. Rolling restart of every director's anycastd under load.
     let step = Instant::now();
     let load = lab.start_load(&cast.client, load_spec(vip)).expect("load");
     std::thread::sleep(Duration::from_millis(400));
     let rolling_at = Instant::now();
+    let mut rolling_changes = Vec::new();
     for d in cast.directors.clone() {
         let rest: Vec<Ipv4Addr> = all.iter().copied().filter(|g| *g != gw(&d)).collect();
         let t0 = Instant::now();
@@ -615,7 +618,8 @@ fn anycast_frr() {
             ms(exited),
             ms(back.at - t1)
         );
-        assert_quick_return(&lab, &d, exited, back.at - t1, &story);
+        assert_quick_return(&d, exited, back.at - t1, &story);
+        rolling_changes.extend([left, back]);
     }
     std::thread::sleep(Duration::from_millis(300));
     let report = load.stop().expect("load report");
@@ -624,7 +628,8 @@ fn anycast_frr() {
         report.summary(),
         step.elapsed().as_secs_f64()
     );
-    assert_no_failures("rolling restart", &report, &fib, rolling_at);
+    let planned: Vec<&FibChange> = rolling_changes.iter().collect();
+    assert_no_failures("rolling restart", &report, &fib, rolling_at, &planned);
     let spread: Vec<String> = report
         .per_server
         .iter()
