@@ -477,6 +477,117 @@ fn garp_refresh_corrects_a_wrong_arp_entry(lab: &mut Lab) {
     set_vrrp(lab, ANYCASTD, |v| v.garp_refresh_ms = None);
 }
 
+/// Three settings the README names, in one restart of anycastd: the
+/// reference probed by ICMP echo instead of ARP, `garp_master_delay_ms`
+/// (the second burst of gratuitous ARPs after taking over) and a
+/// `[[vrrp.track_interface]]` of weight 0 (Fault while it is down).
+/// Starts and ends with anycastd master at 150, its generated config.
+fn icmp_reference_master_delay_and_track_interface(lab: &mut Lab) {
+    let k1_mac = mac(lab, KEEPALIVED);
+    let d1_mac = mac(lab, ANYCASTD);
+    // (This kernel has no dummy interfaces: a veth pair of d1's own.)
+    run(
+        lab,
+        ANYCASTD,
+        "ip",
+        &["link", "add", "trk0", "type", "veth", "peer", "name", "trk1"],
+    );
+    run(lab, ANYCASTD, "ip", &["link", "set", "trk1", "up"]);
+    run(lab, ANYCASTD, "ip", &["link", "set", "trk0", "up"]);
+    let generated = lab
+        .anycastd_generated_config(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let icmp = generated.replace("method = \"arp\"", "method = \"icmp\"");
+    assert_ne!(icmp, generated, "no ARP reference in:\n{generated}");
+    // The [[vrrp]] table comes last: these keys are its.
+    let conf = format!(
+        "{icmp}garp_master_delay_ms = 1000\n[[vrrp.track_interface]]\nname = \"trk0\"\nweight = 0\n"
+    );
+    stop_anycastd(lab);
+    wait_sole_master(lab, KEEPALIVED, Duration::from_secs(2));
+    lab.write_anycastd_config(ANYCASTD, &conf)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.restart_anycastd(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The ICMP reference answers: anycastd preempts.
+    wait_sole_master(lab, ANYCASTD, Duration::from_secs(3));
+    let master_at = Instant::now();
+    // After the first burst, the client's entry is made wrong; only the
+    // delayed burst, 1000 ms after the takeover, can correct it.
+    std::thread::sleep(Duration::from_millis(300));
+    run(
+        lab,
+        CLIENT,
+        "ip",
+        &[
+            "neigh",
+            "replace",
+            &VIP.to_string(),
+            "lladdr",
+            &k1_mac,
+            "dev",
+            "eth0",
+            "nud",
+            "stale",
+        ],
+    );
+    let fixed = lab::wait_for(Duration::from_secs(3), Duration::from_millis(5), || {
+        (client_arp(lab).as_deref() == Some(d1_mac.as_str())).then(|| master_at.elapsed())
+    })
+    .unwrap_or_else(|| panic!("client ARP {:?} 3 s after the takeover", client_arp(lab)));
+    println!(
+        "garp_master_delay_ms = 1000: a wrong client ARP entry corrected {:.0} ms after the takeover was seen",
+        ms(fixed)
+    );
+    // The takeover was seen at most a poll late; the burst is due 1000 ms
+    // after it.
+    assert!(
+        fixed >= Duration::from_millis(1000) - MARGIN
+            && fixed <= Duration::from_millis(1000) + MARGIN,
+        "corrected after {fixed:?}, want the delayed burst at 1000 ms"
+    );
+    // The tracked interface down: Fault at once, keepalived takes over;
+    // up again: anycastd preempts.
+    let down = Instant::now();
+    run(lab, ANYCASTD, "ip", &["link", "set", "trk0", "down"]);
+    let fault = lab::wait_for(Duration::from_secs(1), Duration::from_millis(2), || {
+        let s = anycastd_status(lab);
+        (s["state"] == "Fault" && s["faults"].to_string().contains("interface trk0"))
+            .then(|| down.elapsed())
+    })
+    .unwrap_or_else(|| panic!("trk0 down, not Fault: {}", anycastd_status(lab)));
+    let took = wait_sole_master(lab, KEEPALIVED, Duration::from_secs(2));
+    println!(
+        "track_interface trk0 (weight 0) down: Fault after {:.0} ms, keepalived master after {:.0} ms",
+        ms(fault),
+        ms(took)
+    );
+    run(lab, ANYCASTD, "ip", &["link", "set", "trk0", "up"]);
+    wait_sole_master(lab, ANYCASTD, Duration::from_secs(3));
+    // The ICMP reference unreachable (d1's bridge port disabled): Fault.
+    bridge(lab, ANYCASTD, &["state", "0"]);
+    let cut = Instant::now();
+    let fault = lab::wait_for(Duration::from_secs(3), Duration::from_millis(5), || {
+        let s = anycastd_status(lab);
+        (s["state"] == "Fault" && s["faults"].to_string().contains("reference"))
+            .then(|| cut.elapsed())
+    })
+    .unwrap_or_else(|| panic!("reference cut off, not Fault: {}", anycastd_status(lab)));
+    println!(
+        "reference by ICMP echo unreachable: Fault after {:.0} ms",
+        ms(fault)
+    );
+    bridge(lab, ANYCASTD, &["state", "3"]);
+    wait_sole_master(lab, ANYCASTD, Duration::from_secs(3));
+    stop_anycastd(lab);
+    run(lab, ANYCASTD, "ip", &["link", "del", "trk0"]);
+    lab.write_anycastd_config(ANYCASTD, &generated)
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.restart_anycastd(ANYCASTD)
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_sole_master(lab, ANYCASTD, Duration::from_secs(3));
+}
+
 #[test]
 fn vrrp_keepalived() {
     let total = Instant::now();
@@ -540,6 +651,7 @@ fn vrrp_keepalived() {
     elect(&mut lab, 150, 100, ANYCASTD, advert);
     reload_applies_vrrp_changes(&mut lab, advert);
     garp_refresh_corrects_a_wrong_arp_entry(&mut lab);
+    icmp_reference_master_delay_and_track_interface(&mut lab);
     assert_eq!(counter(&anycastd_status(&lab), "checksum"), 0);
 
     // b. The master's link cut (its bridge port disabled, carrier up) under
