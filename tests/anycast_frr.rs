@@ -295,6 +295,55 @@ fn assert_quick_return(d: &str, exited: Duration, back: Duration, story: &str) {
     );
 }
 
+/// The sum of the samples of metric `name` whose labels include every
+/// `key="value"` of `labels`, from a director's `/metrics` page; `None`
+/// when it has no such sample.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (labelset, value) = match rest.strip_prefix('{') {
+            Some(r) => match r.split_once("} ") {
+                Some(x) => x,
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(v) => ("", v),
+                None => continue,
+            },
+        };
+        if labels
+            .iter()
+            .all(|(k, v)| labelset.contains(&format!("{k}=\"{v}\"")))
+        {
+            let v: f64 = value.trim().parse().unwrap_or(f64::NAN);
+            found = Some(found.unwrap_or(0.0) + v);
+        }
+    }
+    found
+}
+
+/// A director's metrics page.
+fn metrics_of(lab: &Lab, node: &str) -> String {
+    lab::anycastd::metrics(&lab.ns_path(node)).unwrap_or_else(|e| panic!("{node} metrics: {e}"))
+}
+
+/// Asserts that metric `name{labels}` of `text` is `want`.
+fn assert_metric(text: &str, name: &str, labels: &[(&str, &str)], want: f64, when: &str) {
+    let got = metric(text, name, labels);
+    assert_eq!(
+        got,
+        Some(want),
+        "{when}: {name}{labels:?}; the page's {name} lines:\n{}",
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 /// The tests of this file measure timing: one lab at a time.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -443,10 +492,39 @@ fn anycast_frr() {
         lab::anycastd::advertised_cost(&status, vip).is_none(),
         "d2 withdrew the VIP: {status}"
     );
+    // The local-mode metrics follow the same events: failed probes counted
+    // (at least `fall` of them), the check, the service and the VIP down.
+    let page = metrics_of(&lab, "d2");
+    let failed = metric(
+        &page,
+        "anycastd_check_failures_total",
+        &[("service", "web")],
+    )
+    .unwrap_or_else(|| panic!("no check failures on d2's metrics page:\n{page}"));
+    assert!(
+        failed >= f64::from(CHECK_FALL),
+        "{failed} failed probes counted"
+    );
+    let web = [("service", "web")];
+    let vip_label = [("vip", "192.0.2.10")];
+    assert_metric(&page, "anycastd_check_up", &web, 0.0, "d2 stopped");
+    assert_metric(&page, "anycastd_service_healthy", &web, 0.0, "d2 stopped");
+    assert_metric(
+        &page,
+        "anycastd_vip_advertised",
+        &vip_label,
+        0.0,
+        "d2 stopped",
+    );
+    println!("b. d2's metrics: {failed} failed probes counted, check, service and VIP at 0");
     std::thread::sleep(Duration::from_millis(500));
     let start_at = Instant::now();
     lab.start_http("d2").expect("start d2's HTTP server");
     let back = wait_gateways(&fib, start_at, &all, Duration::from_secs(10), "d2 back");
+    let page = metrics_of(&lab, "d2");
+    assert_metric(&page, "anycastd_check_up", &web, 1.0, "d2 back");
+    assert_metric(&page, "anycastd_service_healthy", &web, 1.0, "d2 back");
+    assert_metric(&page, "anycastd_vip_advertised", &vip_label, 1.0, "d2 back");
     println!(
         "b. d2's HTTP server started again: its nexthop is back after {:.0} ms (rise 2 x 200 ms, hold-down 1000 ms from the withdrawal, then LSA pacing)",
         ms(back.at - start_at)
@@ -513,6 +591,21 @@ fn anycast_frr() {
         lab::anycastd::advertised_cost(&status, vip).is_none(),
         "{status}"
     );
+    let page = metrics_of(&lab, "d1");
+    assert_metric(
+        &page,
+        "anycastd_vip_draining",
+        &vip_label,
+        1.0,
+        "d1 drained",
+    );
+    assert_metric(
+        &page,
+        "anycastd_vip_advertised",
+        &vip_label,
+        0.0,
+        "d1 drained",
+    );
     std::thread::sleep(Duration::from_millis(300));
     let undrain_at = Instant::now();
     lab.anycastd("d1").undrain(Some(vip)).expect("undrain");
@@ -526,6 +619,26 @@ fn anycast_frr() {
     println!(
         "c. undrain d1: nexthop back after {:.0} ms",
         ms(back.at - undrain_at)
+    );
+    let page = metrics_of(&lab, "d1");
+    assert_metric(
+        &page,
+        "anycastd_vip_draining",
+        &vip_label,
+        0.0,
+        "d1 undrained",
+    );
+    assert_metric(
+        &page,
+        "anycastd_vip_advertised",
+        &vip_label,
+        1.0,
+        "d1 undrained",
+    );
+    let full = metric(&page, "anycastd_ospf_neighbors", &[("state", "Full")]);
+    assert!(
+        full.is_some_and(|n| n >= 1.0),
+        "d1's OSPF neighbours in Full: {full:?}"
     );
     std::thread::sleep(Duration::from_millis(400));
     let report = load.stop().expect("load report");
@@ -707,6 +820,18 @@ fn anycast_frr() {
     let reply = lab.anycastd("d1").reload().expect("reload");
     println!("d. reload adding service web2 on {SECOND_VIP}: {reply}");
     assert_eq!(reply["services_kept"], 1, "{reply}");
+    // One refused reload and one applied, counted by result.
+    let page = metrics_of(&lab, "d1");
+    let reloads = metric(&page, "anycastd_reloads_total", &[]);
+    assert!(
+        reloads.is_some_and(|n| n >= 2.0),
+        "d1's reloads: {:?}\n{}",
+        reloads,
+        page.lines()
+            .filter(|l| l.starts_with("anycastd_reloads"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert_eq!(reply["services_started"], 1, "{reply}");
     scenario::wait_nexthops(&lab, &cast.router, second, 1, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}"));
