@@ -21,7 +21,9 @@
 //! e. unicast adverts both ways, and keepalived's `old_unicast_checksum`:
 //!    dropped and counted until anycastd is told to accept and send it;
 //! f. v2 with PASS authentication, 1 s adverts: the higher priority wins
-//!    in both directions.
+//!    in both directions;
+//! and before b: the reference probed by ICMP echo, `garp_master_delay_ms`
+//! and a `track_interface`.
 //!
 //! Needs root and keepalived (the README's test command installs it); a
 //! missing prerequisite fails the test with what is missing.
@@ -417,29 +419,22 @@ fn reload_applies_vrrp_changes(lab: &mut Lab, advert: Duration) {
     wait_sole_master(lab, ANYCASTD, Duration::from_secs(2));
 }
 
+/// Points the client's ARP entry for the VIP at `mac` (a stale entry, as
+/// a wrong gratuitous ARP would leave it).
+fn poison_client_arp(lab: &Lab, mac: &str) {
+    let vip = VIP.to_string();
+    let args = [
+        "neigh", "replace", &vip, "lladdr", mac, "dev", "eth0", "nud", "stale",
+    ];
+    run(lab, CLIENT, "ip", &args);
+}
+
 /// The client's ARP entry for the VIP pointed at keepalived's MAC: it
 /// stays wrong without a refresh, and `garp_refresh_ms` corrects it.
 /// Starts and ends with anycastd master.
 fn garp_refresh_corrects_a_wrong_arp_entry(lab: &mut Lab) {
     let (d1_mac, k1_mac) = (mac(lab, ANYCASTD), mac(lab, KEEPALIVED));
-    let poison = |lab: &Lab| {
-        run(
-            lab,
-            CLIENT,
-            "ip",
-            &[
-                "neigh",
-                "replace",
-                &VIP.to_string(),
-                "lladdr",
-                &k1_mac,
-                "dev",
-                "eth0",
-                "nud",
-                "stale",
-            ],
-        );
-    };
+    let poison = |lab: &Lab| poison_client_arp(lab, &k1_mac);
     // After the takeover's gratuitous ARPs (the delayed burst comes 5 s
     // later).
     std::thread::sleep(Duration::from_millis(300));
@@ -490,7 +485,9 @@ fn icmp_reference_master_delay_and_track_interface(lab: &mut Lab) {
         lab,
         ANYCASTD,
         "ip",
-        &["link", "add", "trk0", "type", "veth", "peer", "name", "trk1"],
+        &[
+            "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+        ],
     );
     run(lab, ANYCASTD, "ip", &["link", "set", "trk1", "up"]);
     run(lab, ANYCASTD, "ip", &["link", "set", "trk0", "up"]);
@@ -515,22 +512,7 @@ fn icmp_reference_master_delay_and_track_interface(lab: &mut Lab) {
     // After the first burst, the client's entry is made wrong; only the
     // delayed burst, 1000 ms after the takeover, can correct it.
     std::thread::sleep(Duration::from_millis(300));
-    run(
-        lab,
-        CLIENT,
-        "ip",
-        &[
-            "neigh",
-            "replace",
-            &VIP.to_string(),
-            "lladdr",
-            &k1_mac,
-            "dev",
-            "eth0",
-            "nud",
-            "stale",
-        ],
-    );
+    poison_client_arp(lab, &k1_mac);
     let fixed = lab::wait_for(Duration::from_secs(3), Duration::from_millis(5), || {
         (client_arp(lab).as_deref() == Some(d1_mac.as_str())).then(|| master_at.elapsed())
     })
