@@ -4,9 +4,10 @@
 //! healthy ones (topologies/anycast-frr.toml). One lab serves every step:
 //!
 //! a. ECMP over three directors, requests reach all three;
-//! b. a director's HTTP server stops under load: its nexthop leaves the
-//!    router's FIB within interval x fall + 100 ms, requests fail only in
-//!    that window, and it returns once the server is back;
+//! b. a director's HTTP server stops under load: it withdraws the VIP
+//!    within interval x fall (+ 50 ms of timer lateness), the router's FIB
+//!    follows (bound 500 ms), requests fail only in that window, its
+//!    metrics follow, and it returns once the server is back;
 //! c. drain/undrain, SIGTERM and a rolling restart under load lose nothing
 //!    (a Linux router's hash-threshold ECMP moves some in-flight flows when
 //!    its nexthop set changes; a request reset across one of the changes
@@ -482,10 +483,25 @@ fn anycast_frr() {
         ms_between(stop_at, gone.before),
         ms(detection)
     );
-    let budget = CHECK_INTERVAL * CHECK_FALL + Duration::from_millis(100);
+    // Two parts, each bounded where it happens: the director's (the kill
+    // to its withdrawal, from its own status events: at most interval x
+    // fall, the first failed probe coming within an interval of the kill,
+    // plus 50 ms of timer lateness on a loaded machine) and the router's
+    // (the withdrawal to its FIB, seen by the netlink watch: FRR's SPF and
+    // zebra, 11-18 ms idle, up to about 180 ms with a core kept busy;
+    // bound 500 ms).
+    let withdrawn_after = Duration::from_millis(
+        u64::try_from(withdrawn.0.saturating_sub(epoch_ms(stop_wall))).unwrap_or(u64::MAX),
+    );
+    let director_budget = CHECK_INTERVAL * CHECK_FALL + Duration::from_millis(50);
     assert!(
-        detection <= budget,
-        "d2's nexthop left the FIB {detection:?} after the stop (budget {budget:?}); FIB: {}",
+        withdrawn_after <= director_budget,
+        "d2 withdrew {withdrawn_after:?} after the stop (budget {director_budget:?})"
+    );
+    let router_part = detection.saturating_sub(withdrawn_after);
+    assert!(
+        router_part <= Duration::from_millis(500),
+        "r1's FIB changed {router_part:?} after d2's withdrawal; FIB: {}",
         fib_timeline(&fib, stop_at)
     );
     assert!(
