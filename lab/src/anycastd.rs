@@ -14,7 +14,8 @@ use crate::netns;
 use crate::topology::{NetworkType, Node, OspfAuth, OspfKey, Service, Topology};
 use crate::{LsaId, OspfNeighbor};
 
-/// The port of a lab director's metrics, on 127.0.0.1 of its namespace.
+/// The port of a lab director's metrics: the daemon's default
+/// `metrics_listen` (127.0.0.1:9274), in its own namespace.
 pub const METRICS_PORT: u16 = 9274;
 
 /// A lab director's Prometheus metrics (its `/metrics` page), fetched
@@ -66,8 +67,6 @@ impl Anycastd {
             "control_socket = {}",
             quote(&self.socket().display().to_string())
         );
-        // Metrics on the namespace's own loopback (see [`Anycastd::metrics`]).
-        let _ = writeln!(c, "metrics_listen = \"127.0.0.1:{METRICS_PORT}\"");
         // Each director keeps its maintenance state in its own directory,
         // never in the host's /var/lib/anycastd.
         let _ = writeln!(
