@@ -4,13 +4,16 @@
 //! healthy ones (topologies/anycast-frr.toml). One lab serves every step:
 //!
 //! a. ECMP over three directors, requests reach all three;
-//! b. a director's HTTP server stops under load: its nexthop leaves the
-//!    router's FIB within interval x fall + 100 ms, requests fail only in
-//!    that window, and it returns once the server is back;
+//! b. a director's HTTP server stops under load: it withdraws the VIP
+//!    within interval x fall (+ 50 ms of timer lateness), the router's FIB
+//!    follows (bound 500 ms), requests fail only in that window, its
+//!    metrics follow, and it returns once the server is back;
 //! c. drain/undrain, SIGTERM and a rolling restart under load lose nothing
 //!    (a Linux router's hash-threshold ECMP moves some in-flight flows when
-//!    its nexthop set changes; a request reset across such a change is
-//!    reported as a rehash, at most two per step, and anything else fails);
+//!    its nexthop set changes; a request reset across one of the changes
+//!    the step made is reported as a rehash, at most one per change, and
+//!    anything else fails); SIGTERM exits within 3 s, never by running
+//!    the drain to its deadline;
 //! d. a broken config is rejected by `reload` with file:line and changes
 //!    nothing; a valid one adds a second VIP's route.
 //!
@@ -157,45 +160,56 @@ fn fib_timeline(watch: &FibWatch, since: Instant) -> String {
 }
 
 /// Whether a failed request was in flight while the router's nexthop set
-/// changed: a Linux router hashes flows onto nexthops by hash-threshold, so
-/// a change of the set moves some in-flight flows to another director,
-/// which answers their next segment with a reset. No director can prevent
-/// that (IPVS mode with `mh` and sloppy TCP on every director can), so such
-/// resets are reported, bounded and told apart from real failures.
-fn in_flight_at_fib_change(at: Instant, e: &RequestEvent, fib: &[FibChange]) -> bool {
+/// changed at `change`: a Linux router hashes flows onto nexthops by
+/// hash-threshold, so a change of the set moves some in-flight flows to
+/// another director, which answers their next segment with a reset. No
+/// director can prevent that (IPVS mode with `mh` and sloppy TCP on every
+/// director can), so such resets are reported and counted apart.
+fn in_flight_at(at: Instant, e: &RequestEvent, change: &FibChange) -> bool {
     let reset = matches!(&e.outcome, Outcome::Failed { reason } if reason == "reset");
-    let end = at + e.latency;
-    reset
-        && fib.iter().skip(1).any(|c| {
-            // The change happened in (before, at + dump time].
-            at <= c.at + Duration::from_millis(2) && end >= c.before
-        })
+    // The change happened in (before, at + dump time].
+    reset && at <= change.at + Duration::from_millis(2) && at + e.latency >= change.before
 }
 
-fn assert_no_failures(step: &str, report: &LoadReport, fib: &FibWatch, origin: Instant) {
-    let changes = fib.changes();
-    let failures = describe_failures(report, &changes, origin);
+/// No request of the step failed, except a reset in flight across one of
+/// the step's `planned` nexthop changes (the ones the step caused and
+/// waited for): at most one per planned change, since the load starts a
+/// request every 20 ms and each takes a few ms. A reset at any other
+/// change of the FIB, or more than one per planned change, fails.
+fn assert_no_failures(
+    step: &str,
+    report: &LoadReport,
+    fib: &FibWatch,
+    origin: Instant,
+    planned: &[&FibChange],
+) {
+    let failures = describe_failures(report, &fib.changes(), origin);
     for f in &failures {
         println!("  {step}: failed {f}");
     }
-    let rehashed = report
-        .failures()
-        .into_iter()
-        .filter(|(at, e)| in_flight_at_fib_change(*at, e, &changes))
-        .count();
-    if rehashed > 0 {
-        println!(
-            "  {step}: {rehashed} request(s) reset while in flight across a change of the \
-             router's nexthop set (ECMP hash-threshold rehash, not a director failure)"
+    let mut excused = 0;
+    for change in planned {
+        let n = report
+            .failures()
+            .into_iter()
+            .filter(|(at, e)| in_flight_at(*at, e, change))
+            .count();
+        assert!(
+            n <= 1,
+            "{step}: {n} requests reset across the planned change to [{}]; a rehash explains one\n{}",
+            gws(change),
+            failures.join("\n")
         );
+        excused += n;
     }
-    assert!(
-        rehashed <= 2,
-        "{step}: {rehashed} in-flight resets at FIB changes is more than a rehash explains\n{}",
-        failures.join("\n")
+    println!(
+        "  {step}: {} failed, {excused} of them reset in flight across one of the {} planned \
+         nexthop changes (ECMP hash-threshold rehash, not a director failure)",
+        report.failed,
+        planned.len()
     );
     assert_eq!(
-        report.failed - rehashed,
+        report.failed - excused,
         0,
         "{step}: {}\n{}",
         report.summary(),
@@ -260,36 +274,74 @@ fn wait_gateways(
 }
 
 /// A director stopped by SIGTERM leaves in about a second (drain, flush
-/// acknowledged, last Hello), and started again its route returns without
-/// waiting for a retransmission (RxmtInterval is FRR's default 5 s here):
-/// the router still holds our flushed Router-LSA, so the new instance must
-/// outnumber it and arrive after the router's MinLSArrival.
-///
-/// One exception to the first second: a connection the router moved to
-/// another director in mid-handshake (the ECMP rehash when the cost rises)
-/// can no longer finish here, so it holds the drain until its deadline
-/// (`story` then says `drained (deadline ...)`); the flush and exit must
-/// still follow at once.
-fn assert_quick_return(lab: &Lab, d: &str, exited: Duration, back: Duration, story: &str) {
-    let deadline = lab
-        .topology
-        .node(d)
-        .and_then(|n| n.drain.as_ref())
-        .and_then(|x| x.deadline_s)
-        .map_or(Duration::from_secs(30), Duration::from_secs);
-    let bound = if story.contains("drained (deadline") {
-        println!("   ({d}: a connection orphaned by the rehash held the drain to its {deadline:?} deadline)");
-        deadline + Duration::from_millis(1500)
-    } else {
-        Duration::from_secs(3)
-    };
+/// acknowledged, last Hello; README: 1.1 s, bound here 3 s), and started
+/// again its route returns without waiting for a retransmission
+/// (RxmtInterval is FRR's default 5 s here; bound 3 s): the router still
+/// holds our flushed Router-LSA, so the new instance must outnumber it and
+/// arrive after the router's MinLSArrival. A drain that ran to its
+/// deadline fails: a connection the router moved elsewhere is not waited
+/// for (README), so nothing excuses it.
+fn assert_quick_return(d: &str, exited: Duration, back: Duration, story: &str) {
     assert!(
-        exited < bound,
+        !story.contains("drained (deadline"),
+        "{d}: the SIGTERM drain ran to its deadline ({story})"
+    );
+    assert!(
+        exited < Duration::from_secs(3),
         "{d}: the daemon took {exited:?} to exit after SIGTERM ({story})"
     );
     assert!(
         back < Duration::from_secs(3),
         "{d}: its route returned {back:?} after the restart"
+    );
+}
+
+/// The sum of the samples of metric `name` whose labels include every
+/// `key="value"` of `labels`, from a director's `/metrics` page; `None`
+/// when it has no such sample.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (labelset, value) = match rest.strip_prefix('{') {
+            Some(r) => match r.split_once("} ") {
+                Some(x) => x,
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(v) => ("", v),
+                None => continue,
+            },
+        };
+        if labels
+            .iter()
+            .all(|(k, v)| labelset.contains(&format!("{k}=\"{v}\"")))
+        {
+            let v: f64 = value.trim().parse().unwrap_or(f64::NAN);
+            found = Some(found.unwrap_or(0.0) + v);
+        }
+    }
+    found
+}
+
+/// A director's metrics page.
+fn metrics_of(lab: &Lab, node: &str) -> String {
+    lab::anycastd::metrics(&lab.ns_path(node)).unwrap_or_else(|e| panic!("{node} metrics: {e}"))
+}
+
+/// Asserts that metric `name{labels}` of `text` is `want`.
+fn assert_metric(text: &str, name: &str, labels: &[(&str, &str)], want: f64, when: &str) {
+    let got = metric(text, name, labels);
+    assert_eq!(
+        got,
+        Some(want),
+        "{when}: {name}{labels:?}; the page's {name} lines:\n{}",
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -431,20 +483,64 @@ fn anycast_frr() {
         ms_between(stop_at, gone.before),
         ms(detection)
     );
-    let budget = CHECK_INTERVAL * CHECK_FALL + Duration::from_millis(100);
+    // Two parts, each bounded where it happens: the director's (the kill
+    // to its withdrawal, from its own status events: at most interval x
+    // fall, the first failed probe coming within an interval of the kill,
+    // plus 50 ms of timer lateness on a loaded machine) and the router's
+    // (the withdrawal to its FIB, seen by the netlink watch: FRR's SPF and
+    // zebra, 11-18 ms idle, up to about 180 ms with a core kept busy;
+    // bound 500 ms).
+    let withdrawn_after = Duration::from_millis(
+        u64::try_from(withdrawn.0.saturating_sub(epoch_ms(stop_wall))).unwrap_or(u64::MAX),
+    );
+    let director_budget = CHECK_INTERVAL * CHECK_FALL + Duration::from_millis(50);
     assert!(
-        detection <= budget,
-        "d2's nexthop left the FIB {detection:?} after the stop (budget {budget:?}); FIB: {}",
+        withdrawn_after <= director_budget,
+        "d2 withdrew {withdrawn_after:?} after the stop (budget {director_budget:?})"
+    );
+    let router_part = detection.saturating_sub(withdrawn_after);
+    assert!(
+        router_part <= Duration::from_millis(500),
+        "r1's FIB changed {router_part:?} after d2's withdrawal; FIB: {}",
         fib_timeline(&fib, stop_at)
     );
     assert!(
         lab::anycastd::advertised_cost(&status, vip).is_none(),
         "d2 withdrew the VIP: {status}"
     );
+    // The local-mode metrics follow the same events: failed probes counted
+    // (at least `fall` of them), the check, the service and the VIP down.
+    let page = metrics_of(&lab, "d2");
+    let failed = metric(
+        &page,
+        "anycastd_check_failures_total",
+        &[("service", "web")],
+    )
+    .unwrap_or_else(|| panic!("no check failures on d2's metrics page:\n{page}"));
+    assert!(
+        failed >= f64::from(CHECK_FALL),
+        "{failed} failed probes counted"
+    );
+    let web = [("service", "web")];
+    let vip_label = [("vip", "192.0.2.10")];
+    assert_metric(&page, "anycastd_check_up", &web, 0.0, "d2 stopped");
+    assert_metric(&page, "anycastd_service_healthy", &web, 0.0, "d2 stopped");
+    assert_metric(
+        &page,
+        "anycastd_vip_advertised",
+        &vip_label,
+        0.0,
+        "d2 stopped",
+    );
+    println!("b. d2's metrics: {failed} failed probes counted, check, service and VIP at 0");
     std::thread::sleep(Duration::from_millis(500));
     let start_at = Instant::now();
     lab.start_http("d2").expect("start d2's HTTP server");
     let back = wait_gateways(&fib, start_at, &all, Duration::from_secs(10), "d2 back");
+    let page = metrics_of(&lab, "d2");
+    assert_metric(&page, "anycastd_check_up", &web, 1.0, "d2 back");
+    assert_metric(&page, "anycastd_service_healthy", &web, 1.0, "d2 back");
+    assert_metric(&page, "anycastd_vip_advertised", &vip_label, 1.0, "d2 back");
     println!(
         "b. d2's HTTP server started again: its nexthop is back after {:.0} ms (rise 2 x 200 ms, hold-down 1000 ms from the withdrawal, then LSA pacing)",
         ms(back.at - start_at)
@@ -511,6 +607,21 @@ fn anycast_frr() {
         lab::anycastd::advertised_cost(&status, vip).is_none(),
         "{status}"
     );
+    let page = metrics_of(&lab, "d1");
+    assert_metric(
+        &page,
+        "anycastd_vip_draining",
+        &vip_label,
+        1.0,
+        "d1 drained",
+    );
+    assert_metric(
+        &page,
+        "anycastd_vip_advertised",
+        &vip_label,
+        0.0,
+        "d1 drained",
+    );
     std::thread::sleep(Duration::from_millis(300));
     let undrain_at = Instant::now();
     lab.anycastd("d1").undrain(Some(vip)).expect("undrain");
@@ -525,6 +636,26 @@ fn anycast_frr() {
         "c. undrain d1: nexthop back after {:.0} ms",
         ms(back.at - undrain_at)
     );
+    let page = metrics_of(&lab, "d1");
+    assert_metric(
+        &page,
+        "anycastd_vip_draining",
+        &vip_label,
+        0.0,
+        "d1 undrained",
+    );
+    assert_metric(
+        &page,
+        "anycastd_vip_advertised",
+        &vip_label,
+        1.0,
+        "d1 undrained",
+    );
+    let full = metric(&page, "anycastd_ospf_neighbors", &[("state", "Full")]);
+    assert!(
+        full.is_some_and(|n| n >= 1.0),
+        "d1's OSPF neighbours in Full: {full:?}"
+    );
     std::thread::sleep(Duration::from_millis(400));
     let report = load.stop().expect("load report");
     println!(
@@ -532,7 +663,7 @@ fn anycast_frr() {
         report.summary(),
         fib_timeline(&fib, drain_at)
     );
-    assert_no_failures("drain/undrain", &report, &fib, drain_at);
+    assert_no_failures("drain/undrain", &report, &fib, drain_at, &[&left, &back]);
     println!(
         "c. drain/undrain took {:.1} s",
         step.elapsed().as_secs_f64()
@@ -563,7 +694,7 @@ fn anycast_frr() {
         ms(exited),
         report.summary()
     );
-    assert_no_failures("SIGTERM", &report, &fib, term_at);
+    assert_no_failures("SIGTERM", &report, &fib, term_at, &[&left]);
     let restart_at = Instant::now();
     lab.restart_anycastd("d3").expect("start d3 again");
     let back = wait_gateways(
@@ -578,13 +709,14 @@ fn anycast_frr() {
         ms(back.at - restart_at),
         step.elapsed().as_secs_f64()
     );
-    assert_quick_return(&lab, "d3", exited, back.at - restart_at, &story);
+    assert_quick_return("d3", exited, back.at - restart_at, &story);
 
     // c3. Rolling restart of every director's anycastd under load.
     let step = Instant::now();
     let load = lab.start_load(&cast.client, load_spec(vip)).expect("load");
     std::thread::sleep(Duration::from_millis(400));
     let rolling_at = Instant::now();
+    let mut rolling_changes = Vec::new();
     for d in cast.directors.clone() {
         let rest: Vec<Ipv4Addr> = all.iter().copied().filter(|g| *g != gw(&d)).collect();
         let t0 = Instant::now();
@@ -615,7 +747,8 @@ fn anycast_frr() {
             ms(exited),
             ms(back.at - t1)
         );
-        assert_quick_return(&lab, &d, exited, back.at - t1, &story);
+        assert_quick_return(&d, exited, back.at - t1, &story);
+        rolling_changes.extend([left, back]);
     }
     std::thread::sleep(Duration::from_millis(300));
     let report = load.stop().expect("load report");
@@ -624,7 +757,8 @@ fn anycast_frr() {
         report.summary(),
         step.elapsed().as_secs_f64()
     );
-    assert_no_failures("rolling restart", &report, &fib, rolling_at);
+    let planned: Vec<&FibChange> = rolling_changes.iter().collect();
+    assert_no_failures("rolling restart", &report, &fib, rolling_at, &planned);
     let spread: Vec<String> = report
         .per_server
         .iter()
@@ -702,6 +836,18 @@ fn anycast_frr() {
     let reply = lab.anycastd("d1").reload().expect("reload");
     println!("d. reload adding service web2 on {SECOND_VIP}: {reply}");
     assert_eq!(reply["services_kept"], 1, "{reply}");
+    // One refused reload and one applied, counted by result.
+    let page = metrics_of(&lab, "d1");
+    let reloads = metric(&page, "anycastd_reloads_total", &[]);
+    assert!(
+        reloads.is_some_and(|n| n >= 2.0),
+        "d1's reloads: {:?}\n{}",
+        reloads,
+        page.lines()
+            .filter(|l| l.starts_with("anycastd_reloads"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert_eq!(reply["services_started"], 1, "{reply}");
     scenario::wait_nexthops(&lab, &cast.router, second, 1, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}"));

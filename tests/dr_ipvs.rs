@@ -158,11 +158,12 @@ fn scenario_here() {
         let mut s =
             TcpStream::connect_timeout(&SocketAddr::from((vip, 80)), Duration::from_secs(3))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut answers = vec![lab::traffic::ask_keepalive(&mut s)?];
-        let _ = first_tx.send(answers[0].clone());
+        let mut answers = vec![(Instant::now(), lab::traffic::ask_keepalive(&mut s)?)];
+        let _ = first_tx.send(answers[0].1.clone());
         while !stop_conn.load(std::sync::atomic::Ordering::Relaxed) && answers.len() < 1000 {
             std::thread::sleep(Duration::from_millis(300));
-            answers.push(lab::traffic::ask_keepalive(&mut s)?);
+            let who = lab::traffic::ask_keepalive(&mut s)?;
+            answers.push((Instant::now(), who));
         }
         Ok(answers)
     })
@@ -170,6 +171,7 @@ fn scenario_here() {
     let first = first_rx
         .recv_timeout(Duration::from_secs(10))
         .expect("first answer on the long-lived connection");
+    let restarts_began = Instant::now();
     for d in ["d1", "d2"] {
         lab.signal_anycastd(d, lab::Signal::SIGTERM)
             .expect("SIGTERM");
@@ -179,17 +181,101 @@ fn scenario_here() {
         scenario::wait_nexthops(&lab, &cast.router, vip, 2, Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{d} back: {e}"));
     }
+    let restarts_ended = Instant::now();
+    // One more answer after both are back.
+    std::thread::sleep(Duration::from_millis(700));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let answers = conn
         .join()
         .expect("client thread")
         .expect("the long-lived connection survived");
+    // Every request on the connection answered, one every 300 ms from
+    // before the first restart to after the second: the longest gap
+    // between two answers is the 300 ms pause plus at most one TCP
+    // retransmission (a segment lost while the router moved the flow) and
+    // TCG's slowness.
+    let longest = answers
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .max()
+        .unwrap_or_default();
     println!(
-        "long-lived connection: {} requests while anycastd restarted on d1 then d2, all answered by {first}",
-        answers.len()
+        "long-lived connection: {} requests over {:.1} s while anycastd restarted on d1 then d2 \
+         ({:.1} s), all answered by {first}; longest gap between answers {:.0} ms",
+        answers.len(),
+        (answers[answers.len() - 1].0 - answers[0].0).as_secs_f64(),
+        (restarts_ended - restarts_began).as_secs_f64(),
+        longest.as_secs_f64() * 1000.0
     );
-    assert!(answers.len() > 5, "{answers:?}");
-    assert!(answers.iter().all(|a| *a == first), "{answers:?}");
+    assert!(
+        answers[0].0 < restarts_began && answers[answers.len() - 1].0 > restarts_ended,
+        "the connection's answers do not span both restarts"
+    );
+    assert!(
+        longest < Duration::from_millis(2500),
+        "a request on the long-lived connection waited {longest:?}"
+    );
+    assert!(
+        answers.iter().all(|(_, a)| *a == first),
+        "{:?}",
+        answers.iter().map(|(_, a)| a).collect::<Vec<_>>()
+    );
+
+    // A drain waits for the VIP's IPVS connections: a keep-alive
+    // connection held open through one director keeps that director's
+    // drain from finishing until its deadline (2 s), which says so
+    // (exit 3).
+    let held = lab::netns::run_in(&lab.ns_path(&cast.client), move || {
+        let mut s =
+            TcpStream::connect_timeout(&SocketAddr::from((vip, 80)), Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        lab::traffic::ask_keepalive(&mut s)?;
+        Ok(s)
+    })
+    .expect("a keep-alive connection");
+    let port = held.local_addr().expect("local address").port();
+    let through: Vec<&str> = ["d1", "d2"]
+        .into_iter()
+        .filter(|d| {
+            lab.output(d, "ipvsadm", &["-Lnc"])
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains("ESTABLISHED") && l.contains(&format!(":{port} ")))
+        })
+        .collect();
+    assert_eq!(
+        through.len(),
+        1,
+        "the connection's IPVS entry on {through:?}"
+    );
+    let d = through[0];
+    let sock = lab.anycastd(d).socket();
+    let started = Instant::now();
+    let out = lab
+        .command(d, env!("CARGO_BIN_EXE_anycastd"))
+        .expect("command")
+        .args(["drain", &vip.to_string(), "--socket"])
+        .arg(&sock)
+        .output()
+        .expect("anycastd drain");
+    let waited = started.elapsed();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    println!(
+        "drain of {d} with an IPVS connection held: exit {:?} after {:.1} s: {}",
+        out.status.code(),
+        waited.as_secs_f64(),
+        said.trim()
+    );
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("connections left"), "{said}");
+    assert!(
+        waited >= Duration::from_secs(2),
+        "returned after {waited:?}"
+    );
+    drop(held);
+    lab.anycastd(d).undrain(Some(vip)).expect("undrain");
+    scenario::wait_nexthops(&lab, &cast.router, vip, 2, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{d} undrained: {e}"));
 
     // A real server fails: weight 0 on both directors, requests still
     // succeed (on the others).

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use lab::scenario::{self, Cast};
-use lab::{Lab, LabOptions, Topology};
+use lab::{Lab, LabOptions, LoadSpec, Topology};
 
 fn topology(file: &str) -> Topology {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -79,7 +79,7 @@ fn vip_gateways(lab: &Lab, cast: &Cast) -> Vec<String> {
 /// directors, then a director's routing daemon dies and the router drops
 /// its nexthop within the dead interval.
 fn classic(file: &str) {
-    let lab = up(file);
+    let mut lab = up(file);
     let cast = Cast::of(&lab).expect("cast");
     assert_eq!(cast.directors.len(), 2);
 
@@ -119,6 +119,47 @@ fn classic(file: &str) {
         let n = spread.per_server.get(d).copied().unwrap_or(0);
         assert!(n > 0, "director {d} got no request: {}", spread.summary());
     }
+
+    // The classic blackhole: d2's HTTP server stopped while its routing
+    // daemon keeps advertising the VIP. The router still splits flows over
+    // both, so about half of the requests fail (binomial over 200 source
+    // ports: 60-140 is more than eight standard deviations wide), every
+    // answer comes from d1, and it lasts: nothing withdraws the route.
+    lab.stop_http("d2").expect("stop d2's HTTP server");
+    let blackhole = lab
+        .requests(
+            &cast.client,
+            LoadSpec {
+                count: 200,
+                max_duration: Duration::from_secs(5),
+                timeout: Duration::from_millis(100),
+                interval: Duration::from_millis(5),
+                ..scenario::spread_spec(cast.vip, 200)
+            },
+        )
+        .expect("requests");
+    println!(
+        "{file}: d2's HTTP server stopped, routing daemon alive: {}",
+        blackhole.summary()
+    );
+    assert_eq!(blackhole.sent, 200, "{}", blackhole.summary());
+    assert!(
+        (60..=140).contains(&blackhole.failed),
+        "about half should fail: {}",
+        blackhole.summary()
+    );
+    assert_eq!(
+        blackhole.per_server.keys().collect::<Vec<_>>(),
+        ["d1"],
+        "{}",
+        blackhole.summary()
+    );
+    assert_eq!(
+        vip_gateways(&lab, &cast).len(),
+        2,
+        "the router still routes to d2"
+    );
+    lab.start_http("d2").expect("start d2's HTTP server");
 
     let dead = scenario::dead_interval(&lab, "d1");
     let f = scenario::routing_crash(&lab, &cast, "d1", dead + Duration::from_secs(3))
@@ -187,7 +228,15 @@ fn lab_binary() -> PathBuf {
 fn cli_up_status_exec_down() {
     let name = format!("cli{}", std::process::id());
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/classic-bird.toml");
-    let out = anycastd_lab(&["up", file.to_str().expect("path"), "--name", &name]);
+    let captures = std::env::temp_dir().join(format!("{name}-capture"));
+    let out = anycastd_lab(&[
+        "up",
+        file.to_str().expect("path"),
+        "--name",
+        &name,
+        "--capture",
+        captures.to_str().expect("path"),
+    ]);
     let guard = scopeguard(&name);
     assert!(
         out.status.success(),
@@ -200,6 +249,44 @@ fn cli_up_status_exec_down() {
     scenario::wait_nexthops(&lab, &cast.router, cast.vip, 2, Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}"));
     let footprint = Footprint::of(&lab);
+
+    // `--capture DIR`: a pcap per OSPF interface, from before the daemons
+    // started: each holds the adjacency's Database Description exchange.
+    let mut pcaps: Vec<PathBuf> = std::fs::read_dir(&captures)
+        .unwrap_or_else(|e| panic!("{}: {e}", captures.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    pcaps.sort();
+    let names: Vec<String> = pcaps
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        ["d1-", "d2-", "r1-"]
+            .iter()
+            .all(|n| names.iter().any(|f| f.starts_with(n))),
+        "captures: {names:?}"
+    );
+    for p in &pcaps {
+        let out = Command::new("tcpdump")
+            .args(["-nn", "-r"])
+            .arg(p)
+            .output()
+            .expect("tcpdump -r (apt-get install tcpdump)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("OSPFv2, Hello") && text.contains("OSPFv2, Database Description"),
+            "{}: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    println!(
+        "--capture: {} pcaps, each with Hellos and the DD exchange",
+        pcaps.len()
+    );
+    let _ = std::fs::remove_dir_all(&captures);
 
     let out = anycastd_lab(&["status", &name]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -270,8 +357,9 @@ fn cli_rejects_a_bad_topology_with_file_and_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn interrupted_demo_cleans_up() {
+/// A demo stopped by `signal` while its lab is up tears the lab down
+/// (namespaces and state) and exits 128 + the signal.
+fn signalled_demo_cleans_up(signal: nix::sys::signal::Signal) {
     use std::io::{BufRead, BufReader};
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/classic-frr.toml");
     let mut child = Command::new(lab_binary())
@@ -294,21 +382,31 @@ fn interrupted_demo_cleans_up() {
         !lab::netns::list(&format!("{name}.")).is_empty(),
         "the demo's lab is up: {first}"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("SIGINT");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).expect("signal");
     let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130), "exit status after Ctrl-C");
+    assert_eq!(
+        status.code(),
+        Some(128 + signal as i32),
+        "exit status after {signal}"
+    );
     assert!(
         lab::netns::list(&format!("{name}.")).is_empty(),
-        "namespaces left after Ctrl-C"
+        "namespaces left after {signal}"
     );
     assert!(
         !Path::new(lab::STATE_ROOT).join(&name).exists(),
-        "state left after Ctrl-C"
+        "state left after {signal}"
     );
+}
+
+#[test]
+fn interrupted_demo_cleans_up() {
+    signalled_demo_cleans_up(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn terminated_demo_cleans_up() {
+    signalled_demo_cleans_up(nix::sys::signal::Signal::SIGTERM);
 }
 
 /// Point-to-point /31 links with MD5 (to BIRD) and simple-password (to FRR)

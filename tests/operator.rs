@@ -1,9 +1,10 @@
 //! What an operator can rely on, against a real FRR router
 //! (`topologies/anycast-frr.toml`: three anycastd directors serving HTTP on
 //! VIP 192.0.2.10): one daemon per config, drains and withdrawals that
-//! survive a restart, drains that tell when connections were left, VIPs
-//! announced only where they are served, reloads that refuse what they
-//! cannot apply, and a status that says why.
+//! survive a restart, drains that tell when connections were left, a second
+//! SIGTERM that stops at once, VIPs announced only where they are served (a
+//! VRRP-owned one never over OSPF), reloads that refuse what they cannot
+//! apply, and a status that says why.
 //!
 //! Needs root and FRR (the README's test command installs them).
 
@@ -208,10 +209,56 @@ fn operator_commands_do_what_they_say_and_tell_the_truth() {
         waited.as_secs_f64(),
         String::from_utf8_lossy(&d.stderr).trim()
     );
-    drop(held);
     let u = ctl(&lab, "d1", &["undrain", VIP]);
     assert!(u.status.success(), "{}", text(&u));
     scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(15)).expect("undrained");
+
+    // SIGTERM drains, and the drain waits for the connection still held
+    // (its deadline is 5 s); a second SIGTERM stops at once.
+    let log = lab.anycastd("d1").log_path();
+    let draining = || {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        t.matches("SIGTERM: draining").count()
+    };
+    let before = draining();
+    let first_term = Instant::now();
+    lab.signal_anycastd("d1", lab::Signal::SIGTERM)
+        .expect("SIGTERM");
+    let heard = lab::wait_for(Duration::from_secs(2), Duration::from_millis(5), || {
+        (draining() > before).then_some(())
+    });
+    assert!(heard.is_some(), "d1 logged no drain after SIGTERM");
+    // Still running past its 500 ms cost hold: the connection holds it.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        lab.anycastd_pid("d1").is_some(),
+        "d1 exited while a connection was left"
+    );
+    let second_term = Instant::now();
+    lab.signal_anycastd("d1", lab::Signal::SIGTERM)
+        .expect("second SIGTERM");
+    lab.wait_anycastd_exit("d1", Duration::from_secs(3))
+        .expect("d1 exits after the second SIGTERM");
+    let stopped = second_term.elapsed();
+    println!(
+        "second SIGTERM {:.0} ms into the drain (a connection held): exited {:.0} ms later",
+        (second_term - first_term).as_secs_f64() * 1000.0,
+        stopped.as_secs_f64() * 1000.0
+    );
+    assert!(
+        stopped < Duration::from_millis(1000),
+        "the second SIGTERM took {stopped:?} to stop d1"
+    );
+    drop(held);
+    lab.restart_anycastd("d1").expect("restart d1");
+    // Back when d1 itself announces the VIP again (the router may still
+    // hold its old nexthop: a second SIGTERM does not wait for the flush).
+    let announced = lab::wait_for(Duration::from_secs(15), Duration::from_millis(50), || {
+        lab.anycastd("d1").status().ok()?;
+        (vip_row(&lab, "d1", vip())["advertised"] == true).then_some(())
+    });
+    assert!(announced.is_some(), "{}", vip_row(&lab, "d1", vip()));
+    scenario::wait_nexthops(&lab, "r1", vip(), 3, Duration::from_secs(15)).expect("d1 back");
 
     // A local VIP is announced only while it is on this node's lo: taken
     // off, it is withdrawn and status says why; a reload puts it back.
@@ -258,6 +305,74 @@ fn operator_commands_do_what_they_say_and_tell_the_truth() {
         "{}",
         text(&rc)
     );
+
+    // A service whose VIP belongs to a VRRP instance is VRRP's: d1, the
+    // only member of VRID 60 and so its master, holds 192.0.2.12 on eth0,
+    // and while that service is healthy the VIP is neither on lo nor in
+    // d1's Router-LSA nor routed by r1 (a plain service on it would be).
+    let owned = format!(
+        "{generated}\n[[service]]\nname = \"owned\"\nvip = \"192.0.2.12\"\nport = 80\nhold_down_ms = 0\n\
+         [[service.check]]\ntype = \"tcp\"\ninterval_ms = 200\ntimeout_ms = 150\nrise = 1\nfall = 2\n\
+         [[vrrp]]\nname = \"VI_60\"\ninterface = \"eth0\"\nvrid = 60\npriority = 150\n\
+         advert_interval_ms = 100\naddresses = [\"192.0.2.12/32\"]\n"
+    );
+    lab.write_anycastd_config("d1", &owned).expect("write");
+    let r = ctl(&lab, "d1", &["reload"]);
+    assert!(r.status.success(), "{}", text(&r));
+    let owned_vip: Ipv4Addr = "192.0.2.12".parse().expect("ip");
+    let on = |dev: &str| {
+        lab::net::ipv4_addresses(&lab.ns_path("d1"), dev)
+            .expect("addresses")
+            .contains(&owned_vip)
+    };
+    let master = lab::wait_for(Duration::from_secs(5), Duration::from_millis(20), || {
+        on("eth0").then_some(())
+    });
+    assert!(master.is_some(), "d1 never held 192.0.2.12 on eth0");
+    let healthy = lab::wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
+        let st = lab.anycastd("d1").status().ok()?;
+        st["services"]
+            .as_array()?
+            .iter()
+            .any(|x| x["name"] == "owned" && x["healthy"] == true)
+            .then_some(())
+    });
+    assert!(
+        healthy.is_some(),
+        "the VRRP-owned service never became healthy: {}",
+        lab.anycastd("d1")
+            .status()
+            .map(|s| s["services"].to_string())
+            .unwrap_or_default()
+    );
+    // Give a (wrong) announcement time to reach r1's FIB.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!on("lo"), "a VRRP-owned VIP was put on lo");
+    assert_eq!(
+        lab.vip_nexthops("r1", owned_vip).expect("FIB"),
+        0,
+        "r1 routes a VRRP-owned VIP"
+    );
+    let d1_id: Ipv4Addr = "198.18.0.11".parse().expect("ip");
+    let lsa = lab
+        .ospf_router_lsa("r1", d1_id)
+        .expect("r1's copy of d1's Router-LSA")
+        .expect("r1 holds d1's Router-LSA");
+    assert!(
+        !lsa.lists(owned_vip) && lsa.lists(vip()),
+        "d1's Router-LSA stubs: {:?}",
+        lsa.stubs
+    );
+    let stubs: Vec<String> = lsa.stubs.iter().map(ToString::to_string).collect();
+    println!(
+        "VRRP-owned VIP 192.0.2.12: on d1's eth0 (master), healthy, not on lo, \
+         not in d1's Router-LSA (stubs {stubs:?}), not routed by r1"
+    );
+    lab.write_anycastd_config("d1", &generated)
+        .expect("write back");
+    let r = ctl(&lab, "d1", &["reload"]);
+    assert!(r.status.success(), "{}", text(&r));
+    assert!(holds(&lab, 3, Duration::from_secs(1)));
 
     // Status says when an announced VIP is heard by no router: stop FRR,
     // and after the dead interval the director says so.

@@ -66,6 +66,28 @@ fn scale(routes: u32, router: Implementation) {
     // LSA for LSA: (type, LS ID, advertising router, sequence number). The
     // router may still re-originate its Router-LSA after the adjacency, so
     // compare until both sides agree.
+    // `show ospf database` is streamed in chunks: answering it must not
+    // grow the daemon's peak memory by anything like the database's size
+    // (61 MB at 50,000 LSAs when the reply was built whole).
+    let pid = lab.anycastd_pid("d1").expect("d1's anycastd runs");
+    // The peak so far is the start-up's: reset it to the current RSS
+    // (proc(5): 5 > clear_refs), so what answering adds shows.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset VmHWM");
+    let hwm_before = peak_rss_kib(pid);
+    let streamed = lab.ospf_database("d1").expect("d1's database");
+    let hwm_after = peak_rss_kib(pid);
+    let grew = hwm_after.saturating_sub(hwm_before);
+    println!(
+        "show ospf database of {} LSAs: anycastd's peak RSS (reset) {:.1} MB before, grew by {:.2} MB answering",
+        streamed.len(),
+        hwm_before as f64 / 1024.0,
+        grew as f64 / 1024.0
+    );
+    assert!(
+        grew < 2048,
+        "answering the database grew the peak RSS by {grew} KiB"
+    );
+
     let mut last = (BTreeSet::new(), BTreeSet::new());
     let same = wait_for(Duration::from_secs(20), Duration::from_millis(500), || {
         let theirs: BTreeSet<LsaId> = lab.ospf_database("r1").ok()?.into_iter().collect();
@@ -91,6 +113,17 @@ fn scale(routes: u32, router: Implementation) {
         "d1's own Router-LSA is in both databases"
     );
     assert_eq!(ours.len(), r.lsas, "the count db_load saw");
+}
+
+/// A process's peak resident set (VmHWM), in KiB.
+fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
 }
 
 #[test]

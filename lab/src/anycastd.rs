@@ -14,6 +14,29 @@ use crate::netns;
 use crate::topology::{AreaType, NetworkType, Node, OspfAuth, OspfKey, Service, Topology};
 use crate::{LsaId, OspfNeighbor};
 
+/// The port of a lab director's metrics: the daemon's default
+/// `metrics_listen` (127.0.0.1:9274), in its own namespace.
+pub const METRICS_PORT: u16 = 9274;
+
+/// A lab director's Prometheus metrics (its `/metrics` page), fetched
+/// from inside its namespace `ns`.
+pub fn metrics(ns: &Path) -> io::Result<String> {
+    use std::io::Read;
+    crate::netns::run_in(ns, || {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], METRICS_PORT));
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .ok_or_else(|| io::Error::other(format!("metrics: no HTTP body in {text:?}")))?;
+        Ok(body)
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Anycastd {
     pub dir: PathBuf,

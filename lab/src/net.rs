@@ -163,6 +163,69 @@ pub fn address(ns: &Path, ifname: &str, addr: Ipv4Network) -> io::Result<()> {
     })
 }
 
+/// The IPv4 addresses on interface `ifname` in namespace `ns`: one
+/// rtnetlink dump on a thread of the namespace, no process started (cheap
+/// enough to poll every few milliseconds while timing a VRRP takeover).
+pub fn ipv4_addresses(ns: &Path, ifname: &str) -> io::Result<Vec<Ipv4Addr>> {
+    use rtnetlink::packet_route::address::AddressAttribute;
+    let ifname = ifname.to_string();
+    with_handle(ns, move |h| async move {
+        let index = index_of(&h, &ifname).await?;
+        let mut dump = h.address().get().set_link_index_filter(index).execute();
+        let mut out = Vec::new();
+        while let Some(m) = dump
+            .try_next()
+            .await
+            .map_err(|e| nl_err(format!("dump addresses of {ifname}"), e))?
+        {
+            for a in &m.attributes {
+                if let AddressAttribute::Address(std::net::IpAddr::V4(v4)) = a {
+                    out.push(*v4);
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The link-layer address (`aa:bb:cc:dd:ee:ff`) of the neighbour entry for
+/// `addr` in namespace `ns`, if the entry has one (as `ip neigh show ADDR`
+/// lists it), over rtnetlink.
+pub fn neighbour_lladdr(ns: &Path, addr: Ipv4Addr) -> io::Result<Option<String>> {
+    use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+    with_handle(ns, move |h| async move {
+        let mut dump = h
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Inet)
+            .execute();
+        let mut found = None;
+        while let Some(m) = dump
+            .try_next()
+            .await
+            .map_err(|e| nl_err("dump neighbours".into(), e))?
+        {
+            let ours = m
+                .attributes
+                .iter()
+                .any(|a| matches!(a, NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) if *d == addr));
+            if !ours || found.is_some() {
+                continue;
+            }
+            found = m.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::LinkLayerAddress(mac) => Some(
+                    mac.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                ),
+                _ => None,
+            });
+        }
+        Ok(found)
+    })
+}
+
 pub fn default_route(ns: &Path, gateway: Ipv4Addr) -> io::Result<()> {
     with_handle(ns, move |h| async move {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()

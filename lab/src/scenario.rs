@@ -937,19 +937,46 @@ pub fn anycast_demo(lab: &mut Lab, out: &mut dyn FnMut(&str)) -> Result<(), LabE
         #[allow(clippy::cast_precision_loss)]
         timeline.push((at as f64, 1, format!("{sick}: {what}")));
     }
+    // The LSA that withdrew the VIP, identified by decoding it: the
+    // router's copy of the director's Router-LSA (no stub link for the VIP
+    // now) names the sequence number, and the director's log tells when
+    // that instance was originated.
+    let sick_id = lab
+        .topology
+        .node(&sick)
+        .and_then(|n| lab.topology.router_id(n))
+        .ok_or_else(|| LabError::Missing(format!("{sick}'s router ID")))?;
     let log = std::fs::read_to_string(lab.anycastd(&sick).log_path()).unwrap_or_default();
-    if let Some((at, line)) =
-        crate::anycastd::log_lines_since(&log, stop_wall, "LSA originated").first()
-    {
-        let what = line
-            .split_once("LSA originated")
-            .map_or("", |(_, rest)| rest)
-            .trim();
-        timeline.push((
-            wall_ms(stop_wall, *at),
-            2,
-            format!("{sick}: Router-LSA without the VIP sent to {router} ({what})"),
-        ));
+    let key = format!("Router-LSA {sick_id} adv {sick_id}");
+    let withdrawal = match lab.ospf_router_lsa(&router, sick_id)? {
+        Some(copy) if !copy.lists(vip) => {
+            let seq = format!("seq={:#010x}", copy.sequence);
+            crate::anycastd::log_lines_since(&log, stop_wall, "LSA originated")
+                .into_iter()
+                .find(|(_, l)| l.contains(&key) && l.contains(&seq))
+                .map(|(at, _)| (at, copy))
+                .ok_or_else(|| format!("no `LSA originated` of {key} {seq} in its log"))
+        }
+        Some(copy) => Err(format!(
+            "{router}'s copy of its Router-LSA (seq {:#010x}) still lists {vip}",
+            copy.sequence
+        )),
+        None => Err(format!("{router} holds no Router-LSA of {sick_id}")),
+    };
+    match withdrawal {
+        Ok((at, copy)) => {
+            let stubs: Vec<String> = copy.stubs.iter().map(ToString::to_string).collect();
+            timeline.push((
+                wall_ms(stop_wall, at),
+                2,
+                format!(
+                    "{sick}: Router-LSA without the VIP sent to {router} (seq {:#010x}; {router}'s copy has stubs [{}])",
+                    copy.sequence,
+                    stubs.join(", ")
+                ),
+            ));
+        }
+        Err(why) => out(&format!("{sick}: its withdrawal LSA was not found: {why}")),
     }
     timeline.push((
         ms(gone.at - stop_at),

@@ -191,8 +191,9 @@ fn exchange(pair: &Pair, dst: Ipv4Addr, join_group: bool, payload: Vec<u8>) -> G
     });
     let got = join(receiver);
     done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let sent = join(sender);
-    assert!(sent >= 1);
+    // A's own check (it heard none of its multicast back) ran after at
+    // least the packet B received: a count of sends would add nothing.
+    let _sent = join(sender);
     got
 }
 

@@ -175,17 +175,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn first_probe_waits_for_the_jitter() {
+    async fn first_probes_are_spread_over_the_jitter() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let c = check(&format!("type = \"tcp\"\nport = {port}\njitter_ms = 400"));
+        // Sixteen checks started together, each first probe after its own
+        // random delay in 0..=400 ms (the next one a minute later). Without
+        // the jitter they would all report within a few ms; with it the
+        // first and last are 100 ms or more apart (16 uniform delays
+        // closer than that: probability about 1e-8), and none waits much
+        // past 400 ms.
+        let c = check(&format!(
+            "type = \"tcp\"\nport = {port}\njitter_ms = 400\ninterval_ms = 60000"
+        ));
         let (tx, mut rx) = mpsc::unbounded_channel();
         let start = Instant::now();
-        let handle = spawn(0u32, c, Arc::new(ctx()), tx);
-        next(&mut rx).await;
-        // The jitter is random up to 400 ms; only the upper bound is sure.
-        assert!(start.elapsed() < Duration::from_secs(3));
-        handle.abort();
+        let handles: Vec<_> = (0u32..16)
+            .map(|id| spawn(id, c.clone(), Arc::new(ctx()), tx.clone()))
+            .collect();
+        let mut firsts = Vec::new();
+        while firsts.len() < handles.len() {
+            next(&mut rx).await;
+            firsts.push(start.elapsed());
+        }
+        for h in &handles {
+            h.abort();
+        }
+        let (first, last) = (firsts[0], firsts[firsts.len() - 1]);
+        assert!(
+            last - first >= Duration::from_millis(100),
+            "16 first probes within {:?}: the jitter was not applied ({firsts:?})",
+            last - first
+        );
+        assert!(
+            last < Duration::from_millis(400) + Duration::from_secs(2),
+            "{firsts:?}"
+        );
     }
 
     #[test]

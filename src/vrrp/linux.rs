@@ -424,10 +424,13 @@ impl Io<'_> {
                     send_all();
                 }
             };
+            // The delay counts from the takeover, not from the end of the
+            // first burst (keepalived's garp_master_delay).
+            let began = tokio::time::Instant::now();
             burst(repeat.saturating_sub(1)).await;
             let delayed = async {
                 if let Some(d) = delay {
-                    tokio::time::sleep(d).await;
+                    tokio::time::sleep_until(began + d).await;
                     send_all();
                     burst(repeat.saturating_sub(1)).await;
                 }
