@@ -374,6 +374,86 @@ fn operator_commands_do_what_they_say_and_tell_the_truth() {
     assert!(r.status.success(), "{}", text(&r));
     assert!(holds(&lab, 3, Duration::from_secs(1)));
 
+    // A local VIP whose server runs on another node is never announced: d2
+    // serves 192.0.2.14:8080 and d1 has a route to it through d2 (its
+    // connect succeeds), yet d1's service on that VIP stays withdrawn,
+    // because the daemon puts the VIP on d1's lo and probes it there.
+    let elsewhere: Ipv4Addr = "192.0.2.14".parse().expect("ip");
+    lab.output("d2", "ip", &["addr", "add", "192.0.2.14/32", "dev", "lo"])
+        .expect("VIP on d2");
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    let listener = lab::netns::spawn_in(&lab.ns_path("d2"), move || {
+        let l = std::net::TcpListener::bind("192.0.2.14:8080")?;
+        l.set_nonblocking(true)?;
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            match l.accept() {
+                Ok(_) => {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        Ok(())
+    })
+    .expect("listener on d2");
+    lab.output(
+        "d1",
+        "ip",
+        &["route", "add", "192.0.2.14/32", "via", "198.18.0.12"],
+    )
+    .expect("route on d1");
+    let reached = lab::netns::run_in(&lab.ns_path("d1"), || {
+        let addr = std::net::SocketAddr::from(([192, 0, 2, 14], 8080));
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map(|_| ())
+    });
+    assert!(
+        reached.is_ok(),
+        "control: d1 cannot reach d2's server: {reached:?}"
+    );
+    let before = lab.anycastd_generated_config("d1").expect("config");
+    let with_remote = format!(
+        "{before}\n[[service]]\nname = \"elsewhere\"\nvip = \"192.0.2.14\"\nport = 8080\n\
+         [[service.check]]\ntype = \"tcp\"\ninterval_ms = 200\n"
+    );
+    lab.write_anycastd_config("d1", &with_remote)
+        .expect("write config");
+    let r = ctl(&lab, "d1", &["reload"]);
+    assert!(r.status.success(), "{}", text(&r));
+    let end = Instant::now() + Duration::from_secs(4);
+    let mut row = Value::Null;
+    while Instant::now() < end {
+        row = vip_row(&lab, "d1", elsewhere);
+        assert_ne!(
+            row["advertised"], true,
+            "announced for a server on d2: {row}"
+        );
+        assert!(
+            lab.vip_route("r1", elsewhere).expect("fib").is_none(),
+            "r1 routes 192.0.2.14"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        row["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("service elsewhere unhealthy")),
+        "{row}"
+    );
+    println!(
+        "a local VIP served by d2 only: never announced by d1 in 4 s ({} connections reached d2); {}",
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        row["reason"]
+    );
+    // Only the control connection reached d2, never a probe of d1's.
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    lab.write_anycastd_config("d1", &before)
+        .expect("write back");
+    let r = ctl(&lab, "d1", &["reload"]);
+    assert!(r.status.success(), "{}", text(&r));
+    drop(listener);
+
     // Status says when an announced VIP is heard by no router: stop FRR,
     // and after the dead interval the director says so.
     lab.kill_routing("r1").expect("kill FRR");
