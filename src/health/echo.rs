@@ -14,7 +14,8 @@ pub(super) const PAYLOAD: usize = 8;
 
 /// The ICMP message in a received datagram: raw IPv4 sockets hand over the
 /// IP header too (its length from the IHL, options included), ICMPv6 and
-/// datagram sockets do not. Empty when the header claims more than arrived.
+/// datagram sockets do not. Empty when the header claims more than arrived
+/// or less than the 20 bytes of an IPv4 header.
 pub(super) fn icmp_of(datagram: &[u8], ip_header: bool) -> &[u8] {
     if !ip_header {
         return datagram;
@@ -22,9 +23,11 @@ pub(super) fn icmp_of(datagram: &[u8], ip_header: bool) -> &[u8] {
     let Some(&vihl) = datagram.first() else {
         return &[];
     };
-    datagram
-        .get(usize::from(vihl & 0x0f) * 4..)
-        .unwrap_or_default()
+    let header = usize::from(vihl & 0x0f) * 4;
+    if header < 20 {
+        return &[];
+    }
+    datagram.get(header..).unwrap_or_default()
 }
 
 /// An echo request with our identifier, sequence number and token.
@@ -117,5 +120,7 @@ mod tests {
         // A header longer than the datagram leaves nothing to match.
         assert_eq!(icmp_of(&[0x4f; 30], true), &[] as &[u8]);
         assert_eq!(icmp_of(&[], true), &[] as &[u8]);
+        // A header length under five words is no IPv4 header.
+        assert_eq!(icmp_of(&[0x40; 30], true), &[] as &[u8]);
     }
 }

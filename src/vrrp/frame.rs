@@ -105,6 +105,11 @@ pub fn is_echo_reply(pkt: &[u8], from: Ipv4Addr, id: u16, seq: u16) -> bool {
         return false;
     };
     let h = usize::from(vihl & 0x0f) * 4;
+    // The kernel hands raw sockets checked headers only; a header length
+    // under 20 bytes would put the ICMP message inside the IP header.
+    if h < 20 {
+        return false;
+    }
     let (Some(src), Some(icmp)) = (pkt.get(12..16), pkt.get(h..h + 8)) else {
         return false;
     };
@@ -174,5 +179,18 @@ mod tests {
         assert!(is_echo_reply(&pkt, from, 7, 9));
         assert!(!is_echo_reply(&pkt, from, 7, 10));
         assert!(!is_echo_reply(&pkt[..24], from, 7, 9));
+    }
+
+    /// Found by the fuzz target vrrp_frames: a header length of 0 made the
+    /// IP header's first bytes count as an echo reply.
+    #[test]
+    fn echo_reply_needs_a_whole_ip_header() {
+        // Type 0, identifier 0x00ff, sequence 0 read from offset 0.
+        let pkt = [0, 0, 0x45, 0xc0, 0, 0xff, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0];
+        assert!(!is_echo_reply(&pkt, Ipv4Addr::UNSPECIFIED, 0x00ff, 0));
+        // Four words: zeros from offset 16 read as a reply to 0/0.
+        let mut pkt = [0u8; 24];
+        pkt[0] = 0x44;
+        assert!(!is_echo_reply(&pkt, Ipv4Addr::UNSPECIFIED, 0, 0));
     }
 }
