@@ -27,10 +27,8 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again, want, "the whole LSA round-trips");
             let twice = again.encode().expect("encodes again");
             assert_eq!(twice, bytes, "encoding is a fixed point");
-            if verify_lsa_checksum(data) && data.len() == bytes.len() {
-                // A canonical, correctly summed input keeps its header.
-                assert_eq!(again.header.checksum, lsa.header.checksum);
-            }
+            // (The checksum itself may differ from a valid input's: the
+            // Fletcher checksum has two forms of each octet, 0x00 and 0xff.)
         }
     }
 });
