@@ -13,10 +13,15 @@ fixtures the tests already use, written to <fuzz dir>/seeds/<target>/
   tests' fixtures for VRRP, ARP and ICMP (vrrp_decode, vrrp_frames,
   icmp_reply), since no VRRP capture is kept; one line of each control
   request and a streamed reply (control_request).
+- fuzz/daemon: the config files of contrib/ and every raw string literal
+  of the config tests (src/config.rs, src/vrrp/config.rs,
+  src/health/config.rs) (config_load).
 """
+import glob
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 
@@ -139,8 +144,20 @@ def root_seeds():
     }
 
 
+def config_seeds():
+    out = [open(f, "rb").read() for f in sorted(glob.glob(os.path.join(ROOT, "contrib/*.toml")))]
+    for src in ("src/config.rs", "src/vrrp/config.rs", "src/health/config.rs"):
+        text = open(os.path.join(ROOT, src), encoding="utf-8").read()
+        out += [m.encode() for m in re.findall(r'r#"(.*?)"#', text, re.S)]
+    return {"config_load": out}
+
+
 def main():
-    for fuzz_dir, seeds in (("ospf/fuzz", ospf_seeds()), ("fuzz", root_seeds())):
+    for fuzz_dir, seeds in (
+        ("ospf/fuzz", ospf_seeds()),
+        ("fuzz", root_seeds()),
+        ("fuzz/daemon", config_seeds()),
+    ):
         for target, blobs in seeds.items():
             n = write(fuzz_dir, target, blobs)
             assert n > 0, f"{target}: no seeds"
