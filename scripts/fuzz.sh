@@ -55,7 +55,7 @@ fuzz_one() {
   local execs finding=ok
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   if [ "$rc" -ne 0 ]; then
-    finding=$(grep -o 'Test unit written to [^ ]*' "$log" | tail -1 | sed 's/Test unit written to //')
+    finding=$(grep -o 'Test unit written to [^ ]*' "$log" | tail -1 | sed 's/Test unit written to //' || true)
     finding="FOUND ${finding:-exit $rc, see $log}"
   fi
   printf '%-16s %12s %6ss %s\n' "$target" "${execs:-?}" "$((end - start))" "$finding"
