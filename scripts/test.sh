@@ -6,18 +6,21 @@ source scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --no-fail-fast
-# Every decoder's fuzz target, briefly (cargo-fuzz needs nightly features;
-# RUSTC_BOOTSTRAP enables them on the stable toolchain).
+# Every fuzz target, briefly (12 s each, seeded from the golden captures
+# and fixtures; scripts/fuzz-long.sh runs them for hours).
 command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz
-# instance_script is the stateful one: a hostile host's packets against a
-# director and its router, Full with each other (ospf::fuzzing).
-for target in packet_decode lsa_decode auth_verify instance_script; do
-  (cd ospf && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time=15 -print_final_stats=0 2>&1 | tail -1)
+source scripts/fuzz.sh
+fuzz_seeds
+fuzz_build "${FUZZ_TARGETS[@]}"
+fuzz_log=$(mktemp -d)
+passed=0
+failed=0
+for t in "${FUZZ_TARGETS[@]}"; do
+  if fuzz_one "$t" 12 -1 "$fuzz_log/${t##*:}.log"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
 done
-# The root package's decoders (fuzz/: each target compiles its sans-IO
-# codec in by path, so only the codec goes through the sanitizers).
-root_targets=(ipvs_decode vrrp_decode)
-for target in "${root_targets[@]}"; do
-  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" -- -max_total_time=15 -print_final_stats=0 2>&1 | tail -1
-done
-echo "fuzz: $((4 + ${#root_targets[@]})) passed, 0 failed"
+echo "fuzz: $passed passed, $failed failed (logs in $fuzz_log)"
+[ "$failed" -eq 0 ]

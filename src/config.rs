@@ -549,7 +549,8 @@ impl Config {
     }
 
     /// [`Config::parse`] with key windows judged at `now` (Unix seconds).
-    #[cfg(test)]
+    /// Also the entry of the fuzz target `config_load` (fuzz/daemon).
+    #[cfg(any(test, fuzzing))]
     pub fn parse_at(file: &str, text: &str, now: u64) -> Result<Config, ConfigError> {
         Config::parse_with(file, text, None, now)
     }

@@ -9,11 +9,11 @@ use libfuzzer_sys::fuzz_target;
 // they need nothing of the daemon. `instance` finds `packet` as
 // `super::packet`.
 #[allow(dead_code)]
-#[path = "../../src/vrrp/packet.rs"]
-mod packet;
-#[allow(dead_code)]
 #[path = "../../src/vrrp/instance.rs"]
 mod instance;
+#[allow(dead_code)]
+#[path = "../../src/vrrp/packet.rs"]
+mod packet;
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -33,7 +33,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(adv) = Advertisement::decode(data) {
         let bytes = adv.encode(PEER, VRRP_GROUP);
         let again = Advertisement::decode(&bytes).expect("re-encoded advertisement");
-        assert!(checksum_ok(&bytes, adv.version, PEER, VRRP_GROUP, ChecksumMode::Rfc));
+        assert!(checksum_ok(
+            &bytes,
+            adv.version,
+            PEER,
+            VRRP_GROUP,
+            ChecksumMode::Rfc
+        ));
         let mut want = adv.clone();
         if want.version == Version::V2 {
             // v2 carries whole seconds; 0 goes out as 1.

@@ -21,6 +21,7 @@ mod flood;
 pub mod fuzzing;
 pub mod instance;
 pub mod interface;
+pub mod ipv4;
 #[cfg(feature = "linux")]
 pub mod linux;
 pub mod lsa;

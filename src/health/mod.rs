@@ -19,6 +19,7 @@
 
 mod config;
 mod dns;
+mod echo;
 mod exec;
 mod http;
 mod hysteresis;

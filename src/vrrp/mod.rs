@@ -3,6 +3,8 @@
 //! keepalived.
 //!
 //! - `packet`: the advertisement codec and its checksums.
+//! - `frame`: the IPv4 header, ARP frames and ICMP echo replies the
+//!   Linux layer receives, checked sans-IO.
 //! - `instance`: one virtual router's state machine, sans-IO (adverts and
 //!   instants in; adverts, address and ARP events, timeouts out).
 //! - `config`: the daemon's `[[vrrp]]` tables, validated with `file:line`.
@@ -10,6 +12,7 @@
 //!   interface and reference-address tracking) that runs an instance.
 
 pub mod config;
+pub mod frame;
 pub mod instance;
 pub mod linux;
 pub mod packet;

@@ -14,8 +14,9 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-/// IP protocol number of OSPF.
-pub const IPPROTO_OSPF: i32 = 89;
+use crate::ipv4::parse_ipv4_header;
+pub use crate::ipv4::{Malformed, IPPROTO_OSPF};
+
 /// AllSPFRouters: every OSPF router on a network.
 pub const ALL_SPF_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 5);
 /// AllDRouters: the Designated and Backup Designated Routers.
@@ -39,85 +40,10 @@ pub struct Received {
     pub payload: Range<usize>,
 }
 
-/// Why a received datagram was dropped. [`OspfSocket::recv`] returns it
-/// inside an [`io::Error`] of kind [`io::ErrorKind::InvalidData`]; the
-/// socket stays usable, so callers count it (see [`malformed`]) and receive
-/// again.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Malformed {
-    #[error("datagram larger than the receive buffer ({0} bytes)")]
-    Truncated(usize),
-    #[error("datagram too short for an IPv4 header ({0} bytes)")]
-    Short(usize),
-    #[error("IP version {0}, expected 4")]
-    Version(u8),
-    #[error("IP header length {ihl} words does not fit {len} bytes")]
-    HeaderLength { ihl: u8, len: usize },
-    #[error("IP total length {total} outside header {header}..received {len}")]
-    TotalLength {
-        total: usize,
-        header: usize,
-        len: usize,
-    },
-    #[error("IP protocol {0}, expected 89")]
-    Protocol(u8),
-    #[error("no IP_PKTINFO control message")]
-    NoPacketInfo,
-}
-
-impl From<Malformed> for io::Error {
-    fn from(m: Malformed) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, m)
-    }
-}
-
 /// The [`Malformed`] reason inside an error from [`OspfSocket::recv`], if the
 /// error is about one bad datagram rather than the socket.
 pub fn malformed(e: &io::Error) -> Option<&Malformed> {
     e.get_ref()?.downcast_ref::<Malformed>()
-}
-
-/// The fields of an IPv4 header the speaker needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ipv4Header {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub ttl: u8,
-    pub payload: Range<usize>,
-}
-
-/// Parses the IPv4 header a raw socket hands over. The kernel has already
-/// validated it, but the bounds are checked again so that a surprise can
-/// never index out of the buffer.
-pub(crate) fn parse_ipv4_header(pkt: &[u8]) -> Result<Ipv4Header, Malformed> {
-    let len = pkt.len();
-    if len < 20 {
-        return Err(Malformed::Short(len));
-    }
-    let version = pkt[0] >> 4;
-    if version != 4 {
-        return Err(Malformed::Version(version));
-    }
-    let ihl = pkt[0] & 0x0f;
-    let header = usize::from(ihl) * 4;
-    if ihl < 5 || header > len {
-        return Err(Malformed::HeaderLength { ihl, len });
-    }
-    // Linux leaves tot_len in network order on raw sockets (unlike the BSDs)
-    // and it counts the header.
-    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
-    if total < header || total > len {
-        return Err(Malformed::TotalLength { total, header, len });
-    }
-    if i32::from(pkt[9]) != IPPROTO_OSPF {
-        return Err(Malformed::Protocol(pkt[9]));
-    }
-    Ok(Ipv4Header {
-        src: Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]),
-        dst: Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]),
-        ttl: pkt[8],
-        payload: header..total,
-    })
 }
 
 /// A raw IPv4 socket for OSPF, shared by all interfaces of one namespace.
@@ -279,72 +205,6 @@ fn recv_once(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<Received> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn header(total: u16) -> Vec<u8> {
-        let mut p = vec![
-            0x45, 0xc0, 0, 0, 0, 0, 0, 0, 1, 89, 0, 0, 10, 0, 0, 1, 224, 0, 0, 5,
-        ];
-        p[2..4].copy_from_slice(&total.to_be_bytes());
-        p
-    }
-
-    #[test]
-    fn parses_payload_bounds() {
-        let mut p = header(24);
-        p.extend_from_slice(&[2, 1, 0, 4]);
-        let h = parse_ipv4_header(&p).unwrap();
-        assert_eq!(h.src, Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(h.dst, ALL_SPF_ROUTERS);
-        assert_eq!(h.ttl, 1);
-        assert_eq!(h.payload, 20..24);
-    }
-
-    #[test]
-    fn total_length_bounds_payload() {
-        // Link-layer padding after the datagram is not OSPF payload.
-        let mut p = header(22);
-        p.extend_from_slice(&[2, 1, 0xee, 0xee]);
-        assert_eq!(parse_ipv4_header(&p).unwrap().payload, 20..22);
-    }
-
-    #[test]
-    fn options_are_skipped() {
-        let mut p = header(28);
-        p[0] = 0x46;
-        p.extend_from_slice(&[1, 1, 1, 0, 2, 1, 0, 4]);
-        assert_eq!(parse_ipv4_header(&p).unwrap().payload, 24..28);
-    }
-
-    #[test]
-    fn rejects_malformed() {
-        assert_eq!(parse_ipv4_header(&[0x45; 10]), Err(Malformed::Short(10)));
-        let mut p = header(20);
-        p[0] = 0x65;
-        assert_eq!(parse_ipv4_header(&p), Err(Malformed::Version(6)));
-        let mut p = header(20);
-        p[0] = 0x44;
-        assert!(matches!(
-            parse_ipv4_header(&p),
-            Err(Malformed::HeaderLength { ihl: 4, .. })
-        ));
-        let mut p = header(20);
-        p[0] = 0x4f;
-        assert!(matches!(
-            parse_ipv4_header(&p),
-            Err(Malformed::HeaderLength { ihl: 15, .. })
-        ));
-        assert!(matches!(
-            parse_ipv4_header(&header(21)),
-            Err(Malformed::TotalLength { total: 21, .. })
-        ));
-        assert!(matches!(
-            parse_ipv4_header(&header(19)),
-            Err(Malformed::TotalLength { total: 19, .. })
-        ));
-        let mut p = header(20);
-        p[9] = 17;
-        assert_eq!(parse_ipv4_header(&p), Err(Malformed::Protocol(17)));
-    }
 
     #[test]
     fn malformed_is_recognisable() {
