@@ -262,9 +262,11 @@ impl<R: Rng> Session<R> {
 
     /// The Detection Time (6.8.4): the peer's Detect Mult times the larger
     /// of our Required Min RX in force and the peer's Desired Min TX;
-    /// `None` before any packet from the peer.
+    /// `None` before any packet from the peer, and while our Required Min
+    /// RX in force is 0 (we asked for no periodic packets, 6.8.1, so their
+    /// absence means nothing).
     pub fn detection_time(&self) -> Option<Duration> {
-        (self.remote_detect_mult != 0).then(|| {
+        (self.remote_detect_mult != 0 && self.rx_in_use_us != 0).then(|| {
             micros(self.rx_in_use_us.max(self.remote_desired_min_tx_us))
                 * u32::from(self.remote_detect_mult)
         })
@@ -338,6 +340,11 @@ impl<R: Rng> Session<R> {
             });
         }
         self.advertised = (tx, rx);
+        if self.detect_deadline.is_none() && self.state != State::AdminDown {
+            // Asking for packets again after a Required Min RX of 0: a
+            // peer that stays silent must still be detected.
+            self.detect_deadline = self.detection_time().map(|d| now + d);
+        }
         self.reschedule(now);
     }
 

@@ -514,3 +514,42 @@ fn transmit_jitter_stays_within_75_to_90_percent_with_multiplier_1() {
     assert!(min < ms(38) && max > ms(44), "min {min:?} max {max:?}");
     assert!(mean > ms(41) && mean < ms(42), "mean {mean:?}");
 }
+
+#[test]
+fn a_peer_asking_for_no_packets_gets_none_until_it_asks_again() {
+    let mut sim = Sim::up(config(50, 50, 3), config(50, 50, 3), 10);
+    let changes = sim.changes.len();
+    // B now says Required Min RX 0 (6.8.7: A must stop periodic packets).
+    sim.event(1, Event::Parameters(config(50, 0, 3)));
+    sim.run_for(ms(500));
+    let quiet_from = sim.now;
+    sim.run_for(ms(100));
+    assert!(sim.periodic(0, quiet_from, sim.now).is_empty());
+    assert_eq!(sim.nodes[0].transmit_interval(), None);
+    sim.event(1, Event::Parameters(config(50, 50, 3)));
+    let asked = sim.now;
+    sim.run_for(ms(500));
+    assert!(sim.periodic(0, asked, sim.now).len() >= 5);
+    assert!(sim.both_up());
+    assert_eq!(sim.changes.len(), changes, "flapped: {:?}", sim.changes);
+}
+
+#[test]
+fn a_silent_peer_is_detected_after_asking_for_packets_again() {
+    let mut sim = Sim::up(config(50, 50, 3), config(50, 50, 3), 11);
+    sim.event(1, Event::Parameters(config(50, 0, 3)));
+    sim.run_for(ms(500));
+    assert_eq!(sim.nodes[1].detection_time(), None);
+    // A dies while B wants nothing from it; B then asks again.
+    sim.cut[0] = true;
+    sim.event(1, Event::Parameters(config(50, 50, 3)));
+    let asked = sim.now;
+    sim.run_for(ms(1000));
+    let down = sim
+        .changes
+        .iter()
+        .find(|c| c.node == 1 && c.at >= asked)
+        .expect("B detected the silent A");
+    assert_eq!(down.diag, Diag::CONTROL_DETECTION_TIME_EXPIRED);
+    assert_eq!(down.at - asked, ms(150));
+}
