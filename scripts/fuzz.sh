@@ -12,12 +12,14 @@
 #   the VRRP layer's IP header, ARP and ICMP, the health check's ICMP echo,
 #   control-socket requests);
 # - fuzz/daemon: the config file, which needs the daemon's module tree.
+# - bfd/fuzz: the BFD control packet codec.
 FUZZ_TARGETS=(
   ospf/fuzz:packet_decode ospf/fuzz:lsa_decode ospf/fuzz:auth_verify
   ospf/fuzz:instance_script ospf/fuzz:ip_header
   fuzz:ipvs_decode fuzz:vrrp_decode fuzz:vrrp_frames fuzz:icmp_reply
   fuzz:control_request
   fuzz/daemon:config_load
+  bfd/fuzz:control_decode
 )
 
 # Seeds for every target from the golden captures and fixtures
